@@ -1,0 +1,1 @@
+kos_component(NAME core LIBS PkgConfig::sodium)

@@ -1,0 +1,1 @@
+kos_component(NAME store DEPS core LIBS SQLiteCpp SQLite::SQLite3)
