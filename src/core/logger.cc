@@ -1,0 +1,267 @@
+#include "kos/logger.h"
+
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
+#include "kos/status.h"
+
+namespace kos {
+
+LogSink::~LogSink() = default;
+
+const char* LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARNING";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "INFO";
+}
+
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
+  std::string n = absl::AsciiStrToUpper(name);
+  if (n == "DEBUG") return LogLevel::kDebug;
+  if (n == "INFO") return LogLevel::kInfo;
+  if (n == "WARNING" || n == "WARN") return LogLevel::kWarning;
+  if (n == "ERROR") return LogLevel::kError;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown log level '", name, "' (expected DEBUG, INFO, WARNING or ERROR)"));
+}
+
+std::string FormatLogRecordJson(const LogRecord& r) {
+  Json j = Json::object();
+  j["ts"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.time, absl::UTCTimeZone());
+  j["level"] = LogLevelName(r.level);
+  j["event"] = r.event;
+  if (!r.component.empty()) j["component"] = r.component;
+  if (!r.trace_id.empty()) j["trace_id"] = r.trace_id;
+  if (!r.span_id.empty()) j["span_id"] = r.span_id;
+  if (r.fields.is_object()) {
+    for (auto it = r.fields.begin(); it != r.fields.end(); ++it) {
+      std::string key = j.contains(it.key()) ? "field." + it.key() : it.key();
+      j[key] = it.value();
+    }
+  } else if (!r.fields.is_null()) {
+    j["fields"] = r.fields;
+  }
+  return DumpJson(j);
+}
+
+Logger::Logger(LogSink* sink, std::string component, LogLevel min_level, Clock* clock)
+    : sink_(sink), component_(std::move(component)), min_level_(min_level), clock_(clock) {}
+
+void Logger::Log(LogLevel level, absl::string_view event, Json fields,
+                 absl::string_view trace_id) {
+  if (sink_ == nullptr || level < min_level_) return;
+  LogRecord r;
+  r.time = clock_->Now();
+  r.level = level;
+  r.event = std::string(event);
+  r.component = component_;
+  r.trace_id = std::string(trace_id);
+  r.fields = std::move(fields);
+  sink_->Write(r);
+}
+
+Logger Logger::WithComponent(std::string component) const {
+  return Logger(sink_, std::move(component), min_level_, clock_);
+}
+
+// The writer thread owns the file; callers only append formatted lines to a
+// bounded queue, so a slow disk delays records, not callers.
+class JsonlFileSink::Impl {
+ public:
+  explicit Impl(const JsonlFileSinkOptions& o) : options_(o) {}
+
+  ~Impl() {
+    {
+      absl::MutexLock l(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  absl::Status Start() {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.directory, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot create log directory '",
+                                                      options_.directory, "': ", ec.message()));
+    }
+    KOS_RETURN_IF_ERROR(OpenActive(options_.clock->Now()));
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  void Enqueue(std::string line) {
+    absl::MutexLock l(&mu_);
+    if (queue_.size() >= options_.queue_capacity) {
+      ++dropped_;
+      return;
+    }
+    queue_.push_back(std::move(line));
+  }
+
+  void Flush() {
+    absl::MutexLock l(&mu_);
+    uint64_t target = enqueued_total_locked();
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return written_ >= target || stopping_; };
+    mu_.Await(absl::Condition(&done));
+  }
+
+  uint64_t dropped() const {
+    absl::MutexLock l(&mu_);
+    return dropped_;
+  }
+  absl::Status last_error() const {
+    absl::MutexLock l(&mu_);
+    return error_;
+  }
+
+ private:
+  uint64_t enqueued_total_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return written_ + in_flight_ + queue_.size();
+  }
+
+  std::string ActivePath() const {
+    return absl::StrCat(options_.directory, "/", options_.stem, ".jsonl");
+  }
+
+  absl::Status OpenActive(absl::Time now) {
+    std::string path = ActivePath();
+    file_ = std::fopen(path.c_str(), "ae");
+    if (file_ == nullptr) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot open log file '", path, "'"));
+    }
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    file_bytes_ = ec ? 0 : size;
+    // A file left from an earlier run belongs to the day it was last written.
+    auto mtime = std::filesystem::last_write_time(path, ec);
+    if (!ec && file_bytes_ > 0) {
+      auto sys = std::chrono::time_point_cast<std::chrono::seconds>(
+          mtime - std::filesystem::file_time_type::clock::now() + std::chrono::system_clock::now());
+      file_day_ = absl::ToCivilDay(absl::FromChrono(sys), absl::UTCTimeZone());
+    } else {
+      file_day_ = absl::ToCivilDay(now, absl::UTCTimeZone());
+    }
+    return absl::OkStatus();
+  }
+
+  void Rotate(absl::Time now) {
+    std::fclose(file_);
+    file_ = nullptr;
+    std::string base = absl::StrCat(options_.directory, "/", options_.stem, "-",
+                                    absl::FormatCivilTime(file_day_));
+    std::string target = base + ".jsonl";
+    for (int n = 1; std::filesystem::exists(target); ++n) target = absl::StrCat(base, ".", n, ".jsonl");
+    std::error_code ec;
+    std::filesystem::rename(ActivePath(), target, ec);
+    absl::Status s = OpenActive(now);
+    file_day_ = absl::ToCivilDay(now, absl::UTCTimeZone());
+    if (!s.ok()) SetError(s);
+    ApplyRetention(now);
+  }
+
+  void ApplyRetention(absl::Time now) {
+    if (options_.retention_days <= 0) return;
+    absl::CivilDay cutoff = absl::ToCivilDay(now, absl::UTCTimeZone()) - options_.retention_days;
+    std::string prefix = options_.stem + "-";
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(options_.directory, ec)) {
+      std::string name = e.path().filename().string();
+      if (!absl::StartsWith(name, prefix) || name.size() < prefix.size() + 10) continue;
+      absl::CivilDay day;
+      if (!absl::ParseCivilTime(name.substr(prefix.size(), 10), &day)) continue;
+      if (day < cutoff) std::filesystem::remove(e.path(), ec);
+    }
+  }
+
+  void SetError(const absl::Status& s) {
+    absl::MutexLock l(&mu_);
+    if (error_.ok()) error_ = s;
+  }
+
+  void Run() {
+    for (;;) {
+      std::deque<std::string> batch;
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+        mu_.Await(absl::Condition(&ready));
+        if (queue_.empty() && stopping_) return;
+        batch.swap(queue_);
+        in_flight_ = batch.size();
+      }
+      for (const std::string& line : batch) WriteLine(line);
+      if (file_ != nullptr) std::fflush(file_);
+      absl::MutexLock l(&mu_);
+      written_ += in_flight_;
+      in_flight_ = 0;
+    }
+  }
+
+  void WriteLine(const std::string& line) {
+    absl::Time now = options_.clock->Now();
+    bool new_day = options_.rotate_daily && absl::ToCivilDay(now, absl::UTCTimeZone()) != file_day_;
+    bool too_big = options_.max_file_bytes > 0 && file_bytes_ > 0 &&
+                   file_bytes_ + line.size() + 1 > options_.max_file_bytes;
+    if (file_ == nullptr || new_day || too_big) {
+      if (file_ != nullptr) Rotate(now);
+      if (file_ == nullptr) return;
+    }
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
+        std::fputc('\n', file_) == EOF) {
+      SetError(absl::DataLossError(absl::StrCat("write to '", ActivePath(), "' failed")));
+      return;
+    }
+    file_bytes_ += line.size() + 1;
+  }
+
+  const JsonlFileSinkOptions options_;
+  mutable absl::Mutex mu_;
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  // Owned by the writer thread after Start().
+  FILE* file_ = nullptr;
+  uint64_t file_bytes_ = 0;
+  absl::CivilDay file_day_;
+  std::thread thread_;
+};
+
+JsonlFileSink::JsonlFileSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JsonlFileSink::~JsonlFileSink() = default;
+
+absl::StatusOr<std::unique_ptr<JsonlFileSink>> JsonlFileSink::Open(
+    const JsonlFileSinkOptions& options) {
+  if (options.directory.empty()) return absl::InvalidArgumentError("log directory must be set");
+  if (options.stem.empty() || options.stem.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError("log file stem must be a plain file name");
+  }
+  if (options.queue_capacity == 0) return absl::InvalidArgumentError("queue_capacity must be > 0");
+  auto impl = std::make_unique<Impl>(options);
+  KOS_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<JsonlFileSink>(new JsonlFileSink(std::move(impl)));
+}
+
+void JsonlFileSink::Write(const LogRecord& record) { impl_->Enqueue(FormatLogRecordJson(record)); }
+void JsonlFileSink::Flush() { impl_->Flush(); }
+uint64_t JsonlFileSink::dropped() const { return impl_->dropped(); }
+absl::Status JsonlFileSink::last_error() const { return impl_->last_error(); }
+
+}  // namespace kos
