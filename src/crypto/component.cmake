@@ -1,0 +1,1 @@
+kos_component(NAME crypto DEPS core LIBS PkgConfig::sodium)
