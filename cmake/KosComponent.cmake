@@ -73,3 +73,16 @@ function(kos_collect_components out)
   endforeach()
   set(${out} ${targets} PARENT_SCOPE)
 endfunction()
+
+# Links `target` with the objects of the named components (and their DEPS) and
+# with their third-party libraries. Used by tests, benchmarks and servers so a
+# target builds only what it uses.
+function(kos_link_components target)
+  kos_collect_components(comps ${ARGN})
+  target_link_libraries(${target} PRIVATE ${comps})
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  foreach(c ${comps})
+    get_target_property(l ${c} LINK_LIBRARIES)
+    target_link_libraries(${target} PRIVATE ${l})
+  endforeach()
+endfunction()
