@@ -204,6 +204,136 @@ KOS_EXPORT absl::Status Ed25519Verify(absl::string_view public_key, absl::string
 // Decodes a base64url public key (e.g. a JWK "x" member) and checks its size.
 KOS_EXPORT absl::StatusOr<std::string> Ed25519PublicKeyFromBase64Url(absl::string_view text);
 
+// ---------------------------------------------------------------------------
+// Authenticated encryption (AEAD)
+// ---------------------------------------------------------------------------
+
+// Values are stored in sealed blobs: never renumber.
+enum class AeadAlgorithm : uint8_t {
+  // XChaCha20-Poly1305 (IETF draft-irtf-cfrg-xchacha): 256-bit key, 192-bit
+  // nonce, 128-bit tag. Portable default; random nonces are safe for any
+  // number of messages per key.
+  kXChaCha20Poly1305 = 1,
+  // AES-256-GCM: 256-bit key, 96-bit nonce, 128-bit tag. Only where the CPU
+  // has AES-NI + PCLMUL (Aes256GcmAvailable()). Random 96-bit nonces limit a
+  // key to about 2^32 messages (NIST SP 800-38D): rotate keys well before.
+  kAes256Gcm = 2,
+  // ChaCha20-Poly1305 (RFC 8439): 256-bit key, 96-bit nonce. Raw API only
+  // (interoperability); Seal() refuses it because of its short nonce.
+  kChaCha20Poly1305Ietf = 3,
+};
+
+inline constexpr size_t kAeadKeyBytes = 32;
+inline constexpr size_t kAeadTagBytes = 16;
+
+// "xchacha20-poly1305", "aes-256-gcm", "chacha20-poly1305".
+KOS_EXPORT const char* AeadAlgorithmName(AeadAlgorithm algorithm);
+// Nonce size in bytes of `algorithm` (24 or 12).
+KOS_EXPORT size_t AeadNonceBytes(AeadAlgorithm algorithm);
+// True if libsodium can use AES-256-GCM on this CPU.
+KOS_EXPORT bool Aes256GcmAvailable();
+
+// Raw AEAD with a caller-chosen nonce. Returns ciphertext || 16-byte tag.
+// INVALID_ARGUMENT for a wrong key or nonce size or an unknown algorithm;
+// FAILED_PRECONDITION for AES-256-GCM on a CPU without AES-NI. Never reuse a
+// (key, nonce) pair: prefer Seal(), which draws random nonces.
+KOS_EXPORT absl::StatusOr<std::string> AeadEncrypt(AeadAlgorithm algorithm, const SecretBytes& key,
+                                                   absl::string_view nonce,
+                                                   absl::string_view plaintext,
+                                                   absl::string_view aad);
+// Inverse of AeadEncrypt. UNAUTHENTICATED if the tag does not verify (wrong
+// key, nonce or AAD, or modified ciphertext); INVALID_ARGUMENT as above or if
+// `ciphertext` is shorter than the tag.
+KOS_EXPORT absl::StatusOr<SecretBytes> AeadDecrypt(AeadAlgorithm algorithm, const SecretBytes& key,
+                                                   absl::string_view nonce,
+                                                   absl::string_view ciphertext,
+                                                   absl::string_view aad);
+
+// Sealed format, version 1 (all integers big-endian):
+//
+//   offset 0  1 byte   format version = 0x01
+//   offset 1  1 byte   algorithm (AeadAlgorithm: 1 XChaCha20-Poly1305, 2 AES-256-GCM)
+//   offset 2  4 bytes  key version (caller-defined, e.g. keyring version)
+//   offset 6  N bytes  random nonce (24 for XChaCha20-Poly1305, 12 for AES-256-GCM)
+//   then      ciphertext || 16-byte tag
+//
+// The AEAD associated data is the header (bytes 0 .. 6+N) followed by the
+// caller's AAD, so the version, algorithm, key version and nonce cannot be
+// altered without the tag failing. Overhead: 46 bytes (XChaCha), 34 (AES-GCM).
+inline constexpr uint8_t kSealedFormatVersion = 1;
+
+struct SealedHeader {
+  uint8_t format_version = 0;
+  AeadAlgorithm algorithm = AeadAlgorithm::kXChaCha20Poly1305;
+  uint32_t key_version = 0;
+};
+
+// Encrypts under `key` (32 bytes) with a fresh random nonce and records
+// `key_version` so Open() can find the key again.
+KOS_EXPORT absl::StatusOr<std::string> Seal(
+    const SecretBytes& key, uint32_t key_version, absl::string_view plaintext,
+    absl::string_view aad, AeadAlgorithm algorithm = AeadAlgorithm::kXChaCha20Poly1305);
+
+// Reads the header of a sealed blob without decrypting (unauthenticated until
+// Open() succeeds). INVALID_ARGUMENT if truncated or of an unknown
+// format/algorithm.
+KOS_EXPORT absl::StatusOr<SealedHeader> ParseSealedHeader(absl::string_view sealed);
+
+// Finds the key for a key version. Return NOT_FOUND (or another error) for an
+// unknown or retired version; the pointer must stay valid during the call.
+using SealKeyLookup = std::function<absl::StatusOr<const SecretBytes*>(uint32_t key_version)>;
+
+// Decrypts a Seal() blob, choosing the key through `lookup`. Errors:
+// INVALID_ARGUMENT for a malformed/truncated blob, the lookup's own error for
+// an unknown key version, UNAUTHENTICATED if authentication fails.
+KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SealKeyLookup& lookup,
+                                            absl::string_view sealed, absl::string_view aad);
+// Open() with a single key, which must belong to the blob's key version
+// (NOT_FOUND otherwise).
+KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SecretBytes& key, uint32_t key_version,
+                                            absl::string_view sealed, absl::string_view aad);
+
+// ---------------------------------------------------------------------------
+// Password hashing (Argon2id)
+// ---------------------------------------------------------------------------
+
+struct PasswordHasherOptions {
+  // Argon2id passes (t). Default 2, with mem_limit 19 MiB: the OWASP
+  // Password Storage Cheat Sheet's minimum recommendation for Argon2id
+  // (m=19456 KiB, t=2, p=1); libsodium's own MODERATE (t=3, 256 MiB) is
+  // stronger but too slow for a login endpoint on small servers.
+  uint64_t ops_limit = 2;
+  // Argon2id memory in bytes. Default 19 MiB (OWASP).
+  size_t mem_limit = 19 * 1024 * 1024;
+
+  // libsodium's minimum (t=1, 8 KiB): fast, for tests only.
+  static PasswordHasherOptions Minimum();
+};
+
+// Argon2id password hashes in the PHC string format
+// ("$argon2id$v=19$m=19456,t=2,p=1$salt$hash"). Stateless; thread-safe.
+class KOS_EXPORT PasswordHasher {
+ public:
+  // INVALID_ARGUMENT if the options are outside libsodium's limits.
+  static absl::StatusOr<PasswordHasher> Create(const PasswordHasherOptions& options = {});
+
+  // A new salted hash. RESOURCE_EXHAUSTED if the memory cannot be allocated.
+  absl::StatusOr<std::string> Hash(absl::string_view password) const;
+  // OK if `password` matches; UNAUTHENTICATED if not; INVALID_ARGUMENT if
+  // `hash` is not an Argon2id string.
+  absl::Status Verify(absl::string_view hash, absl::string_view password) const;
+  // True if `hash` was made with parameters other than this hasher's (call
+  // after a successful Verify() and store a fresh Hash()). INVALID_ARGUMENT
+  // if `hash` is not an Argon2id string.
+  absl::StatusOr<bool> NeedsRehash(absl::string_view hash) const;
+
+  const PasswordHasherOptions& options() const { return options_; }
+
+ private:
+  explicit PasswordHasher(const PasswordHasherOptions& options) : options_(options) {}
+  PasswordHasherOptions options_;
+};
+
 }  // namespace kos
 
 #endif  // KOS_CRYPTO_H_
