@@ -109,6 +109,8 @@ struct JsonlFileSinkOptions {
   uint64_t max_file_bytes = 64 << 20;
   // Delete rotated files older than this many days (0: keep forever).
   int retention_days = 30;
+  // gzip each rotated file (<stem>-YYYY-MM-DD.jsonl.gz) on the writer thread.
+  bool compress_rotated = false;
   // Records waiting for the writer thread; beyond this, records are dropped and
   // counted rather than blocking the caller.
   size_t queue_capacity = 65536;

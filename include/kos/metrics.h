@@ -90,6 +90,12 @@ class KOS_EXPORT MetricsRegistry {
   // Runs before every render, e.g. to refresh process gauges at scrape time.
   void AddCollector(std::function<void(MetricsRegistry&)> collector);
 
+  // The current value of a counter or gauge (a histogram gives its count).
+  // With empty `labels`, the sum over every label set of the family; otherwise
+  // the one matching set (0 if that set was never created). NOT_FOUND for an
+  // unknown family. Used by alert rules.
+  absl::StatusOr<double> Sample(absl::string_view name, const MetricLabels& labels = {});
+
   // The whole registry in Prometheus text format, families sorted by name.
   std::string RenderPrometheus();
 

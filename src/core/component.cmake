@@ -1,1 +1,4 @@
-kos_component(NAME core LIBS PkgConfig::sodium)
+if(NOT TARGET ZLIB::ZLIB)
+  find_package(ZLIB REQUIRED)
+endif()
+kos_component(NAME core LIBS PkgConfig::sodium ZLIB::ZLIB)

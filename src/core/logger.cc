@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <thread>
+
+#include <zlib.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -168,10 +171,32 @@ class JsonlFileSink::Impl {
     for (int n = 1; std::filesystem::exists(target); ++n) target = absl::StrCat(base, ".", n, ".jsonl");
     std::error_code ec;
     std::filesystem::rename(ActivePath(), target, ec);
+    if (!ec && options_.compress_rotated) Compress(target);
     absl::Status s = OpenActive(now);
     file_day_ = absl::ToCivilDay(now, absl::UTCTimeZone());
     if (!s.ok()) SetError(s);
     ApplyRetention(now);
+  }
+
+  // Replaces `path` by path.gz; on any failure keeps the plain file.
+  void Compress(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string gz = path + ".gz";
+    gzFile out = gzopen(gz.c_str(), "wb6");
+    if (!in || out == nullptr) {
+      if (out != nullptr) gzclose(out);
+      return;
+    }
+    char buf[1 << 16];
+    bool ok = true;
+    while (in) {
+      in.read(buf, sizeof(buf));
+      std::streamsize n = in.gcount();
+      if (n > 0 && gzwrite(out, buf, static_cast<unsigned>(n)) != n) ok = false;
+    }
+    if (gzclose(out) != Z_OK) ok = false;
+    std::error_code ec;
+    std::filesystem::remove(ok ? path : gz, ec);
   }
 
   void ApplyRetention(absl::Time now) {

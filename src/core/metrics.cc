@@ -196,6 +196,25 @@ absl::StatusOr<Histogram*> MetricsRegistry::GetHistogram(absl::string_view name,
   return h.get();
 }
 
+absl::StatusOr<double> MetricsRegistry::Sample(absl::string_view name,
+                                              const MetricLabels& labels) {
+  absl::MutexLock l(&mu_);
+  auto it = families_.find(std::string(name));
+  if (it == families_.end()) {
+    return absl::NotFoundError(absl::StrCat("no metric named '", name, "'"));
+  }
+  const Family& f = *it->second;
+  MetricLabels want = Sorted(labels);
+  double total = 0;
+  auto add = [&](const MetricLabels& have, double v) {
+    if (want.empty() || have == want) total += v;
+  };
+  for (const auto& [k, c] : f.counters) add(k, c->Value());
+  for (const auto& [k, g] : f.gauges) add(k, g->Value());
+  for (const auto& [k, h] : f.histograms) add(k, static_cast<double>(h->Count()));
+  return total;
+}
+
 void MetricsRegistry::AddCollector(std::function<void(MetricsRegistry&)> collector) {
   absl::MutexLock l(&mu_);
   collectors_.push_back(std::move(collector));

@@ -1,0 +1,1 @@
+kos_component(NAME telemetry DEPS core)
