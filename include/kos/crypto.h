@@ -35,8 +35,9 @@ KOS_EXPORT absl::Status CryptoInit();
 // ---------------------------------------------------------------------------
 
 // A heap buffer for key material. Zeroed (sodium_memzero) on destruction and
-// on move-from; best-effort locked in RAM (sodium_mlock) so it is not swapped
-// out. Move-only, so a secret is never copied by accident; Clone() copies
+// when moved from. Not mlock()ed: page locks do not nest, so unlocking one
+// small heap buffer would unlock its neighbours on the same page; protect
+// against swap at the system level (encrypted swap or mlockall). Move-only, so a secret is never copied by accident; Clone() copies
 // explicitly. Streaming it (or AbslStringify) prints "[redacted N bytes]",
 // never the content. Not thread-safe for concurrent mutation (like std::string).
 class KOS_EXPORT SecretBytes {
@@ -84,7 +85,6 @@ class KOS_EXPORT SecretBytes {
   void Release();
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  bool locked_ = false;
 };
 
 // ---------------------------------------------------------------------------

@@ -20,9 +20,6 @@ SecretBytes::SecretBytes(size_t size) {
   if (size == 0) return;
   data_ = new uint8_t[size]();
   size_ = size;
-  // Best effort: RLIMIT_MEMLOCK is often small and failing to lock must not
-  // fail the caller; we still wipe on release either way.
-  locked_ = sodium_mlock(data_, size_) == 0;
 }
 
 SecretBytes SecretBytes::CopyFrom(absl::string_view bytes) {
@@ -42,30 +39,23 @@ SecretBytes::~SecretBytes() { Release(); }
 
 SecretBytes::SecretBytes(SecretBytes&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      locked_(std::exchange(other.locked_, false)) {}
+      size_(std::exchange(other.size_, 0)) {}
 
 SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
   if (this != &other) {
     Release();
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
-    locked_ = std::exchange(other.locked_, false);
   }
   return *this;
 }
 
 void SecretBytes::Release() {
   if (data_ == nullptr) return;
-  if (locked_) {
-    sodium_munlock(data_, size_);  // also zeroes
-  } else {
-    sodium_memzero(data_, size_);
-  }
+  sodium_memzero(data_, size_);
   delete[] data_;
   data_ = nullptr;
   size_ = 0;
-  locked_ = false;
 }
 
 SecretBytes SecretBytes::Clone() const { return CopyFrom(view()); }
