@@ -1,0 +1,1 @@
+kos_component(NAME artifact DEPS core store crypto LIBS PkgConfig::sodium)
