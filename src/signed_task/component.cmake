@@ -1,1 +1,1 @@
-kos_component(NAME signed_task DEPS core store LIBS PkgConfig::sodium)
+kos_component(NAME signed_task DEPS core store crypto)
