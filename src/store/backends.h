@@ -38,3 +38,12 @@ namespace kos::internal {
 std::string EncodePageToken(absl::string_view last_key);
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token);
 }  // namespace kos::internal
+
+namespace kos::internal {
+// External backends. `uri` is the whole URI (credentials included); errors
+// never repeat the password.
+absl::StatusOr<std::unique_ptr<Ephemeral>> OpenRedisEphemeral(absl::string_view uri,
+                                                              const EphemeralOptions& options);
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(absl::string_view uri,
+                                                         const StoreOptions& options);
+}  // namespace kos::internal

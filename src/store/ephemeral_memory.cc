@@ -179,8 +179,9 @@ absl::StatusOr<std::unique_ptr<Ephemeral>> OpenEphemeral(absl::string_view uri,
   std::string scheme, rest;
   KOS_RETURN_IF_ERROR(internal::SplitUri(uri, &scheme, &rest));
   if (scheme == "memory") return internal::NewMemoryEphemeral(options);
+  if (scheme == "redis" || scheme == "rediss") return internal::OpenRedisEphemeral(uri, options);
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown ephemeral URI scheme '", scheme, "' (supported: memory:)"));
+      absl::StrCat("unknown ephemeral URI scheme '", scheme, "' (supported: memory:, redis://)"));
 }
 
 }  // namespace kos

@@ -132,8 +132,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view uri,
     if (rest.empty()) return absl::InvalidArgumentError("sqlite URI needs a path: sqlite:///path/kos.db");
     return internal::OpenSqliteStore(rest, options);
   }
+  if (scheme == "postgresql" || scheme == "postgres") {
+    return internal::OpenPostgresStore(uri, options);
+  }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown store URI scheme '", scheme, "' (supported: memory:, sqlite://)"));
+      "unknown store URI scheme '", scheme, "' (supported: memory:, sqlite://, postgresql://)"));
 }
 
 }  // namespace kos
