@@ -1,0 +1,1 @@
+kos_component(NAME audit DEPS core store crypto signed_task)
