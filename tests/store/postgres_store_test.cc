@@ -407,6 +407,26 @@ TEST_F(PostgresStoreTest, ConcurrentBatchesKeepTheChangeFeedOrdered) {
   for (size_t i = 0; i < ch->size(); ++i) EXPECT_EQ((*ch)[i].sequence, i + 1);
 }
 
+TEST_F(PostgresStoreTest, PooledConnectionsKilledByTheServerAreReplaced) {
+  std::string app = absl::StrCat("kostest_", getpid(), "_", absl::ToUnixMicros(absl::Now()));
+  auto s = Open("pool_size=2&application_name=" + app);
+  ASSERT_TRUE(s.ok()) << s.status();
+  KOS_ASSERT_OK((*s)->Put("r", "k", "before"));
+  std::string error;
+  ASSERT_TRUE(RunSql(base_,
+                     absl::StrCat("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE application_name = '",
+                                  app, "'"),
+                     &error))
+      << error;
+  absl::SleepFor(absl::Milliseconds(100));  // the backend exits asynchronously
+  // A write (not only a read) works on a fresh connection.
+  absl::StatusOr<WriteResult> w = (*s)->Put("r", "k", "after", 1);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->version, 2u);
+  EXPECT_EQ((*s)->Get("r", "k")->value, "after");
+}
+
 // --- No server needed -------------------------------------------------------
 
 TEST(PostgresStoreUriTest, BadUrisAreInvalidArgument) {

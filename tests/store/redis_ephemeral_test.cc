@@ -3,6 +3,7 @@
 //
 // Redis keeps TTLs by its own clock, so the TTL cases use short real TTLs
 // (100-300 ms) instead of a FakeClock.
+#include <hiredis/hiredis.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "kos/ephemeral.h"
@@ -279,6 +282,46 @@ TEST_F(RedisEphemeralTest, WrongPasswordIsUnauthenticatedWithoutEcho) {
   EXPECT_EQ(e.status().message().find("Sup3rS3cretPw"), std::string::npos) << e.status();
 }
 
+// Kills, from a connection of its own, every client named `name`; returns how many.
+int KillClientsNamed(const std::string& host, int port, const std::string& name) {
+  redisContext* c = redisConnect(host.c_str(), port);
+  if (c == nullptr || c->err) {
+    if (c != nullptr) redisFree(c);
+    return -1;
+  }
+  int killed = 0;
+  auto* list = static_cast<redisReply*>(redisCommand(c, "CLIENT LIST"));
+  if (list != nullptr && list->type == REDIS_REPLY_STRING) {
+    for (absl::string_view line : absl::StrSplit(absl::string_view(list->str, list->len), '\n')) {
+      if (!absl::StrContains(line, absl::StrCat(" name=", name, " "))) continue;
+      size_t id_end = line.find(' ');
+      std::string id(line.substr(3, id_end - 3));  // "id=N ..."
+      auto* r = static_cast<redisReply*>(redisCommand(c, "CLIENT KILL ID %s", id.c_str()));
+      if (r != nullptr && r->type == REDIS_REPLY_INTEGER) killed += static_cast<int>(r->integer);
+      if (r != nullptr) freeReplyObject(r);
+    }
+  }
+  if (list != nullptr) freeReplyObject(list);
+  redisFree(c);
+  return killed;
+}
+
+TEST_F(RedisEphemeralTest, PooledConnectionsKilledByTheServerAreReplaced) {
+  std::string name = absl::StrCat("kostest-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
+  auto e = Open({}, "pool_size=2&client_name=" + name);
+  ASSERT_TRUE(e.ok()) << e.status();
+  KOS_ASSERT_OK((*e)->Set("k", "before", absl::ZeroDuration()));
+  // The redis://127.0.0.1:PORT/.. URI the start script writes.
+  std::string hostport = uri_.substr(8, uri_.find('/', 8) - 8);
+  std::string host = hostport.substr(0, hostport.rfind(':'));
+  int port = std::stoi(hostport.substr(hostport.rfind(':') + 1));
+  ASSERT_GE(KillClientsNamed(host, port, name), 1);
+  absl::SleepFor(absl::Milliseconds(50));  // let the FIN arrive
+  // Every operation (not only idempotent ones) works on a fresh connection.
+  EXPECT_EQ(*(*e)->Increment("n", 1, absl::ZeroDuration()), 1);
+  EXPECT_EQ(*(*e)->Get("k"), "before");
+}
+
 // --- No server needed -------------------------------------------------------
 
 TEST(RedisEphemeralUriTest, BadUrisAreInvalidArgument) {
@@ -287,7 +330,7 @@ TEST(RedisEphemeralUriTest, BadUrisAreInvalidArgument) {
         "redis://host:70000/0", "redis://host:6379/db", "redis://host:6379/0?timeout_ms=0",
         "redis://host/0?pool_size=0", "redis://host/0?pool_size=abc",
         "redis://host/0?no_such_option=1", "redis://[::1/0", "redis://ho st/0", "rediss://host/0",
-        "redis://host/0?prefix=%zz"}) {
+        "redis://host/0?prefix=%zz", "redis://host/0?client_name=a%20b"}) {
     absl::StatusOr<std::unique_ptr<Ephemeral>> e = OpenEphemeral(uri);
     EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << uri << ": " << e.status();
   }

@@ -1,0 +1,22 @@
+// Private: the SQLite store's schema and its table-driven migrations.
+#ifndef KOS_SRC_STORE_SQLITE_SCHEMA_H_
+#define KOS_SRC_STORE_SQLITE_SCHEMA_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "store/sqlite_conn.h"
+
+namespace kos::internal {
+
+// The schema version this build writes and understands.
+int LatestSqliteSchemaVersion();
+
+// Brings the database up to LatestSqliteSchemaVersion() inside the caller's
+// write transaction. FAILED_PRECONDITION if the file was written by a newer
+// libkos. Throws SQLiteCpp exceptions on SQLite errors (the caller maps them).
+absl::Status MigrateSqliteSchema(SqliteConn& conn, const std::string& path);
+
+}  // namespace kos::internal
+
+#endif  // KOS_SRC_STORE_SQLITE_SCHEMA_H_
