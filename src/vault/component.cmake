@@ -1,0 +1,1 @@
+kos_component(NAME vault DEPS core store crypto)
