@@ -1,1 +1,1 @@
-kos_component(NAME prompt DEPS core store LIBS PkgConfig::sodium)
+kos_component(NAME prompt DEPS core store crypto)

@@ -7,9 +7,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "kos/status.h"
 
@@ -27,11 +27,11 @@ enum class NodeType { kText, kVariable, kSection, kInverted, kPartial, kBlock, k
 
 struct Node {
   NodeType type = NodeType::kText;
-  std::string text;                // kText: the text; otherwise the tag name as written
-  std::vector<std::string> path;   // dotted name split; empty for "."
-  bool escape = true;              // kVariable
-  bool dynamic = false;            // kPartial / kParent named by data
-  std::string indent;              // standalone kPartial / kParent
+  std::string text;               // kText: the text; otherwise the tag name as written
+  std::vector<std::string> path;  // dotted name split; empty for "."
+  bool escape = true;             // kVariable
+  bool dynamic = false;           // kPartial / kParent named by data
+  std::string indent;             // standalone kPartial / kParent
   int line = 0;
   int column = 0;
   std::vector<Node> children;
@@ -70,8 +70,8 @@ absl::Status ValidateName(absl::string_view name, char sigil, int line, int colu
       return ParseError(absl::StrCat("tag name '", name, "' contains whitespace"), line, column);
     }
   }
-  if (name != "." && (name.front() == '.' || name.back() == '.' ||
-                      name.find("..") != absl::string_view::npos)) {
+  if (name != "." &&
+      (name.front() == '.' || name.back() == '.' || name.find("..") != absl::string_view::npos)) {
     if (!((sigil == '>' || sigil == '<') && name.front() == '*')) {
       return ParseError(absl::StrCat("malformed dotted name '", name, "'"), line, column);
     }
@@ -107,7 +107,15 @@ class Tokenizer {
           close = triple_close;
           ++p;
           break;
-        case '&': case '#': case '^': case '/': case '!': case '>': case '=': case '$': case '<':
+        case '&':
+        case '#':
+        case '^':
+        case '/':
+        case '!':
+        case '>':
+        case '=':
+        case '$':
+        case '<':
           ++p;
           break;
         default:
@@ -195,7 +203,14 @@ class Tokenizer {
 
 bool CanStandalone(char sigil) {
   switch (sigil) {
-    case '#': case '^': case '/': case '!': case '>': case '=': case '$': case '<':
+    case '#':
+    case '^':
+    case '/':
+    case '!':
+    case '>':
+    case '=':
+    case '$':
+    case '<':
       return true;
     default:
       return false;
@@ -287,13 +302,19 @@ absl::StatusOr<std::vector<Node>> BuildTree(std::vector<Token> tokens,
     n.column = t.column;
     n.text = t.name;
     switch (t.sigil) {
-      case 0: case '&': case '{':
+      case 0:
+      case '&':
+      case '{':
         n.type = NodeType::kVariable;
         n.escape = t.sigil == 0;
         n.path = SplitPath(t.name);
         cur.push_back(std::move(n));
         break;
-      case '>': case '<': case '#': case '^': case '$': {
+      case '>':
+      case '<':
+      case '#':
+      case '^':
+      case '$': {
         n.type = t.sigil == '>'   ? NodeType::kPartial
                  : t.sigil == '<' ? NodeType::kParent
                  : t.sigil == '#' ? NodeType::kSection
@@ -324,10 +345,10 @@ absl::StatusOr<std::vector<Node>> BuildTree(std::vector<Token> tokens,
                             t.line, t.column);
         }
         if (open.back().text != t.name) {
-          return ParseError(absl::StrCat("closing tag '", t.name, "' does not match section '",
-                                         open.back().text, "' opened at ",
-                                         Position(open.back().line, open.back().column)),
-                            t.line, t.column);
+          return ParseError(
+              absl::StrCat("closing tag '", t.name, "' does not match section '", open.back().text,
+                           "' opened at ", Position(open.back().line, open.back().column)),
+              t.line, t.column);
         }
         Node done = std::move(open.back());
         open.pop_back();
@@ -413,8 +434,8 @@ class Renderer {
   }
 
   absl::Status Missing(absl::string_view what, const Node& n) const {
-    return absl::InvalidArgumentError(absl::StrCat("missing ", what, " '", n.text, "' at ",
-                                                   Position(n.line, n.column), where_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing ", what, " '", n.text, "' at ", Position(n.line, n.column), where_));
   }
 
   absl::Status CheckSize() const {
@@ -434,11 +455,20 @@ class Renderer {
     for (size_t i = 0; i < s.size(); ++i) {
       const char* rep;
       switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        default: continue;
+        case '&':
+          rep = "&amp;";
+          break;
+        case '<':
+          rep = "&lt;";
+          break;
+        case '>':
+          rep = "&gt;";
+          break;
+        case '"':
+          rep = "&quot;";
+          break;
+        default:
+          continue;
       }
       out_->append(s.data() + start, i - start);
       out_->append(rep);
@@ -473,11 +503,16 @@ class Renderer {
 
   static bool Truthy(const Json& v) {
     switch (v.type()) {
-      case Json::value_t::null: return false;
-      case Json::value_t::boolean: return v.get<bool>();
-      case Json::value_t::string: return !v.get_ref<const std::string&>().empty();
-      case Json::value_t::array: return !v.empty();
-      default: return true;
+      case Json::value_t::null:
+        return false;
+      case Json::value_t::boolean:
+        return v.get<bool>();
+      case Json::value_t::string:
+        return !v.get_ref<const std::string&>().empty();
+      case Json::value_t::array:
+        return !v.empty();
+      default:
+        return true;
     }
   }
 
@@ -562,8 +597,8 @@ class Renderer {
     if (tmpl == nullptr) {
       if (!opt_.strict) return absl::OkStatus();
       if (n.dynamic && name.empty()) return Missing("dynamic partial name", n);
-      return absl::InvalidArgumentError(absl::StrCat("missing partial '", name, "' at ",
-                                                     Position(n.line, n.column), where_));
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing partial '", name, "' at ", Position(n.line, n.column), where_));
     }
     if (!n.indent.empty()) {
       KOS_ASSIGN_OR_RETURN(tmpl, Indented(tmpl, n.indent));

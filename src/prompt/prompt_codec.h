@@ -1,0 +1,45 @@
+// Validation of prompt registry input and the JSON form of what the registry
+// stores. Private to the prompt component.
+#ifndef KOS_SRC_PROMPT_PROMPT_CODEC_H_
+#define KOS_SRC_PROMPT_PROMPT_CODEC_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kos/json.h"
+#include "kos/prompt.h"
+
+namespace kos::prompt_internal {
+
+absl::Status ValidateTemplateName(absl::string_view name);
+absl::Status ValidateLabel(absl::string_view label);
+// Declarations: names, uniqueness, defaults only on optional variables and of
+// the declared type.
+absl::Status ValidateVariables(const std::vector<PromptVariable>& variables);
+// Text vs messages, roles, sizes and UTF-8 (not whether it compiles).
+absl::Status ValidateContent(const PromptContent& content, size_t max_template_bytes);
+
+// Checks `vars` (an object) against `decls` and returns the variables to
+// render with: defaults filled in for absent optional variables. With no
+// declarations, `vars` is returned unchanged.
+absl::StatusOr<Json> ApplyDeclarations(const std::vector<PromptVariable>& decls, const Json& vars);
+
+Json EncodeContent(const PromptContent& content);
+// DATA_LOSS if stored JSON does not have the expected shape.
+absl::StatusOr<PromptContent> DecodeContent(const Json& j);
+
+Json EncodeMessages(const std::vector<ChatMessage>& messages);
+
+// The text Diff compares for one version.
+std::string DiffDocument(const PromptContent& content);
+
+// Lowercase hex SHA-256.
+std::string Sha256Hex(absl::string_view data);
+
+}  // namespace kos::prompt_internal
+
+#endif  // KOS_SRC_PROMPT_PROMPT_CODEC_H_
