@@ -1,6 +1,7 @@
 #include "store/postgres_conn.h"
 
 #include <endian.h>
+#include <poll.h>
 
 #include <cstring>
 
@@ -25,6 +26,14 @@ absl::Status BadUri(absl::string_view why) {
 // libpq prints NOTICEs ("relation already exists, skipping") to stderr by
 // default; the library never writes to stderr.
 void IgnoreNotice(void*, const char*) {}
+
+// An idle connection has nothing to read unless the server sent a shutdown
+// notice or closed it (restart, idle timeout, pg_terminate_backend). Checking
+// first lets a call use a fresh connection instead of failing on a dead one.
+bool ClosedByServer(PGconn* c) {
+  pollfd p{PQsocket(c), POLLIN, 0};
+  return p.fd < 0 || poll(&p, 1, 0) != 0;
+}
 
 bool ValidSchemaName(absl::string_view s) {
   if (s.empty() || s.size() > 63 || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) {
@@ -210,10 +219,12 @@ absl::StatusOr<std::unique_ptr<PgConn>> PgPool::Acquire(absl::Duration wait) {
                                                  " PostgreSQL connections to ", config_.address,
                                                  " stayed busy for ", absl::FormatDuration(wait)));
     }
-    if (!idle_.empty()) {
+    while (!idle_.empty()) {
       PGconn* c = idle_.back();
       idle_.pop_back();
-      return std::make_unique<PgConn>(this, c);
+      if (!ClosedByServer(c)) return std::make_unique<PgConn>(this, c);
+      PQfinish(c);
+      --open_;
     }
     ++open_;
   }

@@ -5,6 +5,7 @@
 // atomic on its key across threads, processes and replicas. TTLs are kept by
 // the Redis server's clock: the injected EphemeralOptions::clock is not used.
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -117,6 +118,14 @@ absl::Status ErrorReply(absl::string_view msg, absl::string_view what) {
   return absl::InternalError(m);
 }
 
+// An idle connection has nothing to read unless the server closed it (restart,
+// idle timeout, CLIENT KILL): then it is readable (EOF) or hung up. Checking
+// first lets a call use a fresh connection instead of failing on a dead one.
+bool ClosedByServer(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) != 0;
+}
+
 // Thread-safe pool of connected, authenticated contexts.
 class RedisPool {
  public:
@@ -142,10 +151,12 @@ class RedisPool {
             absl::StrCat("all ", config_.pool_size, " Redis connections to ", config_.Address(),
                          " stayed busy for ", absl::FormatDuration(wait)));
       }
-      if (!idle_.empty()) {
+      while (!idle_.empty()) {
         redisContext* c = idle_.back();
         idle_.pop_back();
-        return c;
+        if (!ClosedByServer(c->fd)) return c;
+        redisFree(c);
+        --open_;
       }
       ++open_;
     }
@@ -221,6 +232,8 @@ class RedisPool {
                                                        absl::string_view(r->str, r->len)));
       }
     }
+    Reply r = Command(c, {"CLIENT", "SETNAME", config_.client_name});
+    if (!r) return IoError(c, "CLIENT SETNAME");
     return absl::OkStatus();
   }
 

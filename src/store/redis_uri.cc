@@ -13,7 +13,7 @@ absl::Status Bad(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       "bad Redis URI: ", why,
       " (expected redis://[[user]:password@]host[:port][/db][?timeout_ms=..&connect_timeout_ms=.."
-      "&pool_size=..&prefix=..])"));
+      "&pool_size=..&prefix=..&client_name=..])"));
 }
 
 int HexValue(char c) {
@@ -132,6 +132,16 @@ absl::StatusOr<RedisConfig> ParseRedisUri(absl::string_view uri) {
         c.pool_size = static_cast<int>(n);
       } else if (p.first == "prefix") {
         if (!PercentDecode(p.second, &c.key_prefix)) return Bad("malformed %-escape in prefix");
+      } else if (p.first == "client_name") {
+        if (p.second.empty() || p.second.size() > 64)
+          return Bad("client_name must be 1..64 characters");
+        for (char ch : p.second) {
+          if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' &&
+              ch != '_' && ch != ':') {
+            return Bad("client_name may only hold letters, digits, '.', '-', '_', ':'");
+          }
+        }
+        c.client_name = std::string(p.second);
       } else {
         return Bad(absl::StrCat("unknown option '", p.first.substr(0, 32), "'"));
       }

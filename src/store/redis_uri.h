@@ -13,7 +13,8 @@ namespace kos::internal {
 // Everything a `redis://[[user]:password@]host[:port][/db][?k=v&...]` URI says.
 // Query keys: connect_timeout_ms (default 2000), timeout_ms (per command,
 // default 5000), pool_size (connections, default 8), prefix (prepended to
-// every key, default empty).
+// every key, default empty), client_name (CLIENT SETNAME, shown by CLIENT
+// LIST; default "kos").
 struct RedisConfig {
   std::string host;
   int port = 6379;
@@ -24,6 +25,7 @@ struct RedisConfig {
   absl::Duration timeout = absl::Seconds(5);
   int pool_size = 8;
   std::string key_prefix;
+  std::string client_name = "kos";
 
   // "host:port" for messages (no credentials).
   std::string Address() const;
