@@ -47,7 +47,28 @@ fi
 PGDATA="$DIR/pg"
 PSQL=("${KOS_PG_BINDIR}/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -X -q -v ON_ERROR_STOP=1)
 
-pg_ready() { "${KOS_PG_BINDIR}/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1 >/dev/null 2>&1; }
+# Creates the cluster if missing and starts it; false if it did not start.
+pg_start() {
+  if [ ! -d "$PGDATA" ]; then
+    mkdir -p "$PGDATA"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PGDATA"; fi
+    chmod 700 "$PGDATA"
+    log "initdb $PGDATA"
+    as_pg "${KOS_PG_BINDIR}/initdb" -D "$PGDATA" -U "$PG_USER" --auth=trust -E UTF8 \
+      --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; die "initdb failed"; }
+  fi
+  # The log lives outside PGDATA so a rebuild keeps it for diagnosis.
+  touch "$DIR/pg-server.log"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PGDATA" "$DIR/pg-server.log"; fi
+  # Throwaway test cluster: durability off for speed, loopback only, sockets
+  # in its own directory (the system's /var/run/postgresql may not exist).
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg "${KOS_PG_BINDIR}/pg_ctl" -D "$PGDATA" -l "$DIR/pg-server.log" -w -t 60 start \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDATA -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    >/dev/null 2>&1
+}
+
+pg_ready() { "${KOS_PG_BINDIR}/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -t 1 >/dev/null 2>&1; }
 
 if pg_ready; then
   log "PostgreSQL already answering on 127.0.0.1:$PG_PORT"
@@ -56,21 +77,23 @@ else
     log "removing incomplete cluster in $PGDATA"
     rm -rf "$PGDATA"
   fi
-  if [ ! -d "$PGDATA" ]; then
-    mkdir -p "$PGDATA"
-    [ "$PG_USER" = "postgres" ] && [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA"
-    chmod 700 "$PGDATA"
-    log "initdb $PGDATA"
-    as_pg "${KOS_PG_BINDIR}/initdb" -D "$PGDATA" -U "$PG_USER" --auth=trust -E UTF8 \
-      --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; die "initdb failed"; }
+  # A postmaster.pid left by a killed server names a dead process: remove it
+  # (a pid reused by another process would otherwise block the start).
+  if [ -f "$PGDATA/postmaster.pid" ]; then
+    old_pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+    if [ -z "$old_pid" ] || [ "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" != "postgres" ]; then
+      log "removing stale $PGDATA/postmaster.pid"
+      rm -f "$PGDATA/postmaster.pid"
+    fi
   fi
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA"
-  # Throwaway test cluster: durability off for speed, loopback only, sockets
-  # in our own directory (the system's /var/run/postgresql may not exist).
-  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg "${KOS_PG_BINDIR}/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDATA -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    >/dev/null || { tail -n 30 "$PGDATA/server.log" >&2 || true; die "PostgreSQL did not start"; }
+  if ! pg_start; then
+    # The cluster is throwaway: when it will not start, build a fresh one.
+    log "PostgreSQL did not start from $PGDATA; rebuilding the cluster"
+    tail -n 5 "$DIR/pg-server.log" >&2 || true
+    sleep 2
+    rm -rf "$PGDATA"
+    pg_start || { tail -n 30 "$DIR/pg-server.log" >&2 || true; die "PostgreSQL did not start"; }
+  fi
 fi
 for _ in $(seq 1 60); do pg_ready && break; sleep 0.5; done
 pg_ready || die "PostgreSQL does not answer on 127.0.0.1:$PG_PORT"

@@ -109,7 +109,9 @@ absl::Status ErrorReply(absl::string_view msg, absl::string_view what) {
     return absl::UnauthenticatedError(m);
   }
   if (absl::StartsWith(msg, "NOPERM")) return absl::PermissionDeniedError(m);
-  if (absl::StartsWith(msg, "OOM")) return absl::ResourceExhaustedError(m);
+  if (absl::StartsWith(msg, "OOM") || absl::StrContains(msg, "OOM command not allowed")) {
+    return absl::ResourceExhaustedError(m);
+  }
   if (absl::StartsWith(msg, "LOADING") || absl::StartsWith(msg, "BUSY") ||
       absl::StartsWith(msg, "READONLY") || absl::StartsWith(msg, "MASTERDOWN") ||
       absl::StartsWith(msg, "TRYAGAIN")) {
