@@ -27,7 +27,9 @@ constexpr char kKeyringKey[] = "keyring";
 constexpr char kKeyringAad[] = "kos-vault-keyring";
 constexpr char kMetaCollection[] = "vault_meta";
 constexpr char kDataCollection[] = "vault_data";
-constexpr int kWriteRetries = 5;
+// Optimistic-concurrency retries for writes that lost a CAS race to another
+// writer (without a caller CAS); each retry re-reads the fresh state.
+constexpr int kWriteRetries = 64;
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -274,7 +276,8 @@ absl::StatusOr<uint64_t> Vault::Impl::PutLocked(absl::string_view path, absl::st
     const uint32_t max =
         m.md.max_versions != 0 ? m.md.max_versions : options_.default_max_versions;
     while (max > 0 && m.md.versions.size() > max) {
-      ops.push_back(WriteOp::Delete(kDataCollection, DataKey(path, m.md.versions.front().version)));
+      const SecretVersionInfo& oldest = m.md.versions.front();
+      if (!oldest.destroyed) ops.push_back(WriteOp::Delete(kDataCollection, DataKey(path, oldest.version)));
       m.md.versions.erase(m.md.versions.begin());
     }
     ops.push_back(
@@ -471,8 +474,10 @@ absl::Status Vault::Impl::UpdateMetadataLocked(absl::string_view path,
       const uint32_t max =
           m.md.max_versions != 0 ? m.md.max_versions : options_.default_max_versions;
       while (max > 0 && m.md.versions.size() > max) {
-        ops.push_back(
-            WriteOp::Delete(kDataCollection, DataKey(path, m.md.versions.front().version)));
+        const SecretVersionInfo& oldest = m.md.versions.front();
+        if (!oldest.destroyed) {
+          ops.push_back(WriteOp::Delete(kDataCollection, DataKey(path, oldest.version)));
+        }
         m.md.versions.erase(m.md.versions.begin());
       }
     }

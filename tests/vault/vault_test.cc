@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <memory>
+#include <set>
+#include <thread>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -385,6 +387,31 @@ TEST_P(VaultTest, AuditFailureFailsClosed) {
   EXPECT_EQ(get.status().code(), StatusCode::kUnavailable);  // value withheld
   EXPECT_TRUE(absl::StrContains(get.status().message(), "withheld"));
   audit_.FailOutcomes(false);
+}
+
+TEST_P(VaultTest, ConcurrentWritersGetDistinctVersions) {
+  constexpr int kThreads = 4, kPuts = 25;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> got(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPuts; ++i) {
+        auto v = vault_->Put(absl::StrCat("writer", t), "kv/hot", absl::StrCat(t, ":", i));
+        ASSERT_TRUE(v.ok()) << v.status();
+        got[t].push_back(*v);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<uint64_t> all;
+  for (const auto& g : got) all.insert(g.begin(), g.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPuts));
+  EXPECT_EQ(vault_->GetMetadata("alice", "kv/hot")->current_version,
+            static_cast<uint64_t>(kThreads * kPuts));
+  // Destroyed versions are pruned cleanly later.
+  KOS_ASSERT_OK(vault_->Destroy("alice", "kv/hot", {91, 92}));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(vault_->Put("alice", "kv/hot", "x").ok());
+  EXPECT_EQ(vault_->GetMetadata("alice", "kv/hot")->oldest_version, 101u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, VaultTest, ::testing::Values("memory", "sqlite"),
