@@ -1,0 +1,20 @@
+# Agent memory: vector indexes (FAISS, hnswlib), embedders, namespaces over the Store.
+# Debian's FAISS is a static library whose exported target needs OpenMP::OpenMP_CXX,
+# so OpenMP must be found first; BLAS comes from OpenBLAS.
+if(NOT TARGET OpenMP::OpenMP_CXX)
+  find_package(OpenMP REQUIRED)
+endif()
+if(NOT TARGET faiss)
+  find_package(faiss REQUIRED)
+endif()
+if(NOT TARGET kos_openblas)
+  find_library(KOS_OPENBLAS_LIB NAMES openblas REQUIRED)
+  add_library(kos_openblas INTERFACE IMPORTED)
+  set_target_properties(kos_openblas PROPERTIES INTERFACE_LINK_LIBRARIES "${KOS_OPENBLAS_LIB}")
+endif()
+if(NOT TARGET kos_hnswlib)
+  find_path(KOS_HNSWLIB_INCLUDE hnswlib/hnswlib.h REQUIRED)
+  add_library(kos_hnswlib INTERFACE IMPORTED)
+  set_target_properties(kos_hnswlib PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${KOS_HNSWLIB_INCLUDE}")
+endif()
+kos_component(NAME memory DEPS core store LIBS faiss kos_openblas kos_hnswlib OpenMP::OpenMP_CXX)

@@ -1,0 +1,315 @@
+// VectorIndex on hnswlib (Debian libhnswlib-dev 0.6.2, header-only).
+//
+// hnswlib labels here are slot numbers, not caller ids: a removed id's slot is
+// marked deleted and put on a free list, and the next Add re-inserts into that
+// slot (hnswlib's addPoint on an existing label unmarks and re-links it). So
+// churn reuses memory instead of growing it. 0.6.2 has no filter functor, so
+// filtered search is our own base-layer beam search over hnswlib's public
+// graph, mirroring the filtered search of later hnswlib releases: non-matching
+// nodes are still traversed (keeping the graph connected) but never enter the
+// result set, and the beam keeps expanding until it holds ef matches.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <queue>
+#include <sstream>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "hnswlib/hnswlib.h"
+#include "kos/status.h"
+#include "memory/index_impls.h"
+
+namespace kos::memory_internal {
+namespace {
+
+constexpr absl::string_view kMagic = "KOSHNSW1";
+
+class HnswlibIndex final : public VectorIndex {
+ public:
+  explicit HnswlibIndex(const VectorIndexOptions& o) : VectorIndex(o) {
+    if (o.metric == Metric::kL2) {
+      space_ = std::make_unique<hnswlib::L2Space>(o.dimension);
+    } else {
+      space_ = std::make_unique<hnswlib::InnerProductSpace>(o.dimension);
+    }
+    Reset(std::max<size_t>(o.initial_capacity, 16));
+  }
+
+  absl::Status Add(absl::Span<const int64_t> ids, absl::Span<const float> vectors) override {
+    std::vector<float> v;
+    KOS_RETURN_IF_ERROR(PrepareVectors(ids, vectors, &v));
+    const size_t d = options_.dimension;
+    try {
+      size_t need = 0;
+      for (int64_t id : ids) need += id_to_slot_.contains(id) ? 0 : 1;
+      if (need > free_slots_.size()) {
+        const size_t want = next_slot_ + (need - free_slots_.size());
+        if (want > index_->max_elements_) {
+          index_->resizeIndex(std::max(want, index_->max_elements_ * 2));
+        }
+      }
+      for (size_t i = 0; i < ids.size(); ++i) {
+        size_t slot;
+        auto it = id_to_slot_.find(ids[i]);
+        if (it != id_to_slot_.end()) {
+          slot = it->second;
+        } else if (!free_slots_.empty()) {
+          slot = free_slots_.back();
+          free_slots_.pop_back();
+        } else {
+          slot = next_slot_++;
+          slot_to_id_.push_back(0);
+        }
+        index_->addPoint(v.data() + i * d, slot);
+        slot_to_id_[slot] = ids[i];
+        id_to_slot_[ids[i]] = slot;
+      }
+    } catch (const std::exception& e) {
+      return absl::ResourceExhaustedError(absl::StrCat("hnswlib add failed: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<size_t> Remove(absl::Span<const int64_t> ids) override {
+    size_t n = 0;
+    for (int64_t id : ids) {
+      auto it = id_to_slot_.find(id);
+      if (it == id_to_slot_.end()) continue;
+      try {
+        index_->markDelete(it->second);
+      } catch (const std::exception& e) {
+        return absl::InternalError(absl::StrCat("hnswlib markDelete failed: ", e.what()));
+      }
+      free_slots_.push_back(it->second);
+      id_to_slot_.erase(it);
+      ++n;
+    }
+    return n;
+  }
+
+  absl::StatusOr<std::vector<Neighbor>> Search(absl::Span<const float> query, size_t k,
+                                               const IdFilter& filter,
+                                               int ef_search) const override {
+    std::vector<float> q;
+    KOS_RETURN_IF_ERROR(PrepareQuery(query, &q));
+    std::vector<Neighbor> out;
+    if (k == 0 || id_to_slot_.empty()) return out;
+    const size_t ef = std::max<size_t>(k, ef_search > 0 ? ef_search : options_.ef_search);
+    auto top = BeamSearch(q.data(), ef, filter);
+    while (top.size() > k) top.pop();
+    out.resize(top.size());
+    for (size_t i = top.size(); i-- > 0;) {
+      const auto& [dist, internal] = top.top();
+      out[i] = {slot_to_id_[index_->getExternalLabel(internal)], ToScore(dist)};
+      top.pop();
+    }
+    return out;
+  }
+
+  absl::Status GetVector(int64_t id, float* out) const override {
+    auto it = id_to_slot_.find(id);
+    if (it == id_to_slot_.end()) return absl::NotFoundError(absl::StrCat("no vector ", id));
+    const auto internal = index_->label_lookup_.at(it->second);
+    memcpy(out, index_->getDataByInternalId(internal), options_.dimension * sizeof(float));
+    return absl::OkStatus();
+  }
+
+  bool Contains(int64_t id) const override { return id_to_slot_.contains(id); }
+  size_t Size() const override { return id_to_slot_.size(); }
+
+  size_t MemoryUsage() const override {
+    const auto& h = *index_;
+    size_t bytes = h.max_elements_ * (h.size_data_per_element_ + sizeof(void*) + sizeof(int) +
+                                      sizeof(hnswlib::vl_type) + sizeof(std::mutex));
+    for (size_t i = 0; i < h.cur_element_count; ++i) {
+      if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * h.element_levels_[i];
+    }
+    // unordered_map node + bucket, and our two maps.
+    bytes += h.label_lookup_.size() * 40;
+    bytes += slot_to_id_.capacity() * sizeof(int64_t) + free_slots_.capacity() * sizeof(size_t);
+    bytes += id_to_slot_.capacity() * (sizeof(int64_t) + sizeof(size_t) + 1);
+    return bytes;
+  }
+
+  absl::Status Save(const std::string& path) const override {
+    const std::string tmp = absl::StrCat(path, ".graph.tmp");
+    std::string graph;
+    try {
+      index_->saveIndex(tmp);
+      std::ifstream f(tmp, std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      graph = ss.str();
+    } catch (const std::exception& e) {
+      std::remove(tmp.c_str());
+      return absl::UnavailableError(absl::StrCat("hnswlib save failed: ", e.what()));
+    }
+    std::remove(tmp.c_str());
+    std::string payload;
+    PutOptions(&payload, options_);
+    PutPod<uint64_t>(&payload, next_slot_);
+    PutPod<uint64_t>(&payload, free_slots_.size());
+    for (int64_t id : slot_to_id_) PutPod(&payload, id);
+    for (size_t s : free_slots_) PutPod<uint64_t>(&payload, s);
+    payload += graph;
+    return WriteFramedFile(path, kMagic, payload);
+  }
+
+  absl::Status Load(const std::string& path) override {
+    KOS_ASSIGN_OR_RETURN(std::string payload, ReadFramedFile(path, kMagic));
+    absl::string_view in(payload);
+    KOS_RETURN_IF_ERROR(CheckOptions(&in, options_));
+    uint64_t next = 0, nfree = 0;
+    if (!GetPod(&in, &next) || !GetPod(&in, &nfree) || nfree > next ||
+        in.size() < next * 8 + nfree * 8) {
+      return absl::DataLossError(absl::StrCat(path, ": bad slot table"));
+    }
+    std::vector<int64_t> slot_to_id(next);
+    std::vector<size_t> free_slots(nfree);
+    for (auto& id : slot_to_id) GetPod(&in, &id);
+    for (auto& s : free_slots) {
+      uint64_t v = 0;
+      GetPod(&in, &v);
+      if (v >= next) return absl::DataLossError(absl::StrCat(path, ": bad free slot"));
+      s = v;
+    }
+    const std::string tmp = absl::StrCat(path, ".graph.tmp");
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f.write(in.data(), in.size());
+      if (!f) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+    }
+    std::unique_ptr<hnswlib::HierarchicalNSW<float>> idx;
+    try {
+      idx = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), tmp);
+    } catch (const std::exception& e) {
+      std::remove(tmp.c_str());
+      return absl::DataLossError(absl::StrCat(path, ": bad graph: ", e.what()));
+    }
+    std::remove(tmp.c_str());
+    if (idx->cur_element_count != next) {
+      return absl::DataLossError(absl::StrCat(path, ": graph and slot table disagree"));
+    }
+    absl::flat_hash_map<int64_t, size_t> id_to_slot;
+    std::vector<bool> is_free(next, false);
+    for (size_t s : free_slots) is_free[s] = true;
+    for (size_t s = 0; s < next; ++s) {
+      if (!is_free[s]) id_to_slot[slot_to_id[s]] = s;
+    }
+    index_ = std::move(idx);
+    slot_to_id_ = std::move(slot_to_id);
+    free_slots_ = std::move(free_slots);
+    id_to_slot_ = std::move(id_to_slot);
+    next_slot_ = next;
+    return absl::OkStatus();
+  }
+
+ private:
+  using Dist = std::pair<float, hnswlib::tableint>;
+  struct Farther {
+    bool operator()(const Dist& a, const Dist& b) const { return a.first < b.first; }
+  };
+  using MaxHeap = std::priority_queue<Dist, std::vector<Dist>, Farther>;
+
+  void Reset(size_t capacity) {
+    index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        space_.get(), capacity, options_.m, options_.ef_construction, /*random_seed=*/100);
+    slot_to_id_.clear();
+    free_slots_.clear();
+    id_to_slot_.clear();
+    next_slot_ = 0;
+  }
+
+  float ToScore(float dist) const {
+    // hnswlib: L2 space returns squared distance; IP space returns 1 - dot.
+    return options_.metric == Metric::kL2 ? -dist : 1.0f - dist;
+  }
+
+  // Greedy descent through the upper layers, then a filtered beam search of
+  // layer 0. Returns a max-heap (farthest on top) of at most `ef` accepted,
+  // non-deleted nodes.
+  MaxHeap BeamSearch(const float* q, size_t ef, const IdFilter& filter) const {
+    const auto& h = *index_;
+    auto dist = [&](hnswlib::tableint id) {
+      return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
+    };
+    hnswlib::tableint cur = h.enterpoint_node_;
+    float cur_d = dist(cur);
+    for (int level = h.maxlevel_; level > 0; --level) {
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        auto* ll = h.get_linklist(cur, level);
+        const int n = h.getListCount(ll);
+        const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+        for (int i = 0; i < n; ++i) {
+          const float d = dist(nb[i]);
+          if (d < cur_d) {
+            cur_d = d;
+            cur = nb[i];
+            changed = true;
+          }
+        }
+      }
+    }
+    auto accept = [&](hnswlib::tableint id) {
+      if (h.isMarkedDeleted(id)) return false;
+      return !filter || filter(slot_to_id_[h.getExternalLabel(id)]);
+    };
+    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+    MaxHeap top;
+    std::priority_queue<Dist> candidates;  // by negated distance: nearest on top
+    float lower = std::numeric_limits<float>::max();
+    if (accept(cur)) {
+      top.emplace(cur_d, cur);
+      lower = cur_d;
+    }
+    candidates.emplace(-cur_d, cur);
+    visited[cur] = tag;
+    while (!candidates.empty()) {
+      const auto [neg_d, c] = candidates.top();
+      if (-neg_d > lower && top.size() >= ef) break;
+      candidates.pop();
+      auto* ll = h.get_linklist0(c);
+      const int n = h.getListCount(ll);
+      const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+      for (int i = 0; i < n; ++i) {
+        const hnswlib::tableint x = nb[i];
+        if (visited[x] == tag) continue;
+        visited[x] = tag;
+        const float d = dist(x);
+        if (top.size() < ef || d < lower) {
+          candidates.emplace(-d, x);
+          if (accept(x)) {
+            top.emplace(d, x);
+            if (top.size() > ef) top.pop();
+          }
+          if (!top.empty() && top.size() >= ef) lower = top.top().first;
+        }
+      }
+    }
+    h.visited_list_pool_->releaseVisitedList(vl);
+    return top;
+  }
+
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
+  std::vector<int64_t> slot_to_id_;  // hnswlib label (slot) -> caller id
+  std::vector<size_t> free_slots_;   // deleted slots awaiting reuse
+  absl::flat_hash_map<int64_t, size_t> id_to_slot_;
+  size_t next_slot_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<VectorIndex> NewHnswlibIndex(const VectorIndexOptions& options) {
+  return std::make_unique<HnswlibIndex>(options);
+}
+
+}  // namespace kos::memory_internal

@@ -1,0 +1,859 @@
+#include "kos/memory.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "kos/status.h"
+#include "memory/filter.h"
+#include "memory/index_impls.h"
+
+namespace kos {
+
+using memory_internal::Filter;
+using memory_internal::GetPod;
+using memory_internal::PutPod;
+
+namespace {
+
+constexpr char kNsCollection[] = "mem_ns";
+constexpr char kRecCollection[] = "mem_rec";
+// Separates namespace and record id in Store keys; never valid in either, so
+// a prefix scan of "<ns>#" sees exactly that namespace.
+constexpr char kKeySep = '#';
+constexpr absl::string_view kRecordMagic = "KMR1";
+constexpr size_t kStoreBatch = 500;
+
+std::string RecordKey(absl::string_view ns, absl::string_view id) {
+  return absl::StrCat(ns, std::string(1, kKeySep), id);
+}
+
+int64_t ToMicros(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return INT64_MAX;
+  if (t == absl::InfinitePast()) return INT64_MIN;
+  return absl::ToUnixMicros(t);
+}
+absl::Time FromMicros(int64_t m) {
+  if (m == INT64_MAX) return absl::InfiniteFuture();
+  if (m == INT64_MIN) return absl::InfinitePast();
+  return absl::FromUnixMicros(m);
+}
+
+absl::Status ValidateRecordId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record id must be 1..128 characters, got ", id.size()));
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != ':' &&
+        c != '-') {
+      return absl::InvalidArgumentError("record id may only contain [A-Za-z0-9_.:-]");
+    }
+  }
+  return absl::OkStatus();
+}
+
+Json ConfigToJson(const NamespaceConfig& c) {
+  return Json{{"name", c.name},
+              {"dimension", c.dimension},
+              {"metric", MetricName(c.metric)},
+              {"index", IndexKindName(c.index)},
+              {"m", c.m},
+              {"ef_construction", c.ef_construction},
+              {"ef_search", c.ef_search},
+              {"default_ttl_us", absl::ToInt64Microseconds(c.default_ttl)}};
+}
+
+absl::StatusOr<NamespaceConfig> ConfigFromJson(const Json& j) {
+  NamespaceConfig c;
+  KOS_ASSIGN_OR_RETURN(c.name, GetString(j, "name"));
+  KOS_ASSIGN_OR_RETURN(int64_t dim, GetInt(j, "dimension"));
+  c.dimension = static_cast<int>(dim);
+  KOS_ASSIGN_OR_RETURN(std::string metric, GetString(j, "metric"));
+  KOS_ASSIGN_OR_RETURN(c.metric, ParseMetric(metric));
+  KOS_ASSIGN_OR_RETURN(std::string index, GetString(j, "index"));
+  KOS_ASSIGN_OR_RETURN(c.index, ParseIndexKind(index));
+  KOS_ASSIGN_OR_RETURN(int64_t m, GetInt(j, "m"));
+  KOS_ASSIGN_OR_RETURN(int64_t efc, GetInt(j, "ef_construction"));
+  KOS_ASSIGN_OR_RETURN(int64_t efs, GetInt(j, "ef_search"));
+  KOS_ASSIGN_OR_RETURN(int64_t ttl, GetInt(j, "default_ttl_us"));
+  c.m = static_cast<int>(m);
+  c.ef_construction = static_cast<int>(efc);
+  c.ef_search = static_cast<int>(efs);
+  c.default_ttl = absl::Microseconds(ttl);
+  return c;
+}
+
+bool SameConfig(const NamespaceConfig& a, const NamespaceConfig& b) {
+  return ConfigToJson(a) == ConfigToJson(b);
+}
+
+// Store value: magic | u32 header length | JSON header | float32 embedding.
+std::string EncodeRecord(const MemoryRecord& r) {
+  Json h{{"text", r.text},
+         {"metadata", r.metadata},
+         {"created", ToMicros(r.created)},
+         {"accessed", ToMicros(r.accessed)},
+         {"importance", r.importance},
+         {"expires", ToMicros(r.expires)}};
+  const std::string header = DumpJson(h);
+  std::string out(kRecordMagic);
+  PutPod<uint32_t>(&out, static_cast<uint32_t>(header.size()));
+  out += header;
+  out.append(reinterpret_cast<const char*>(r.embedding.data()), r.embedding.size() * sizeof(float));
+  return out;
+}
+
+absl::StatusOr<MemoryRecord> DecodeRecord(absl::string_view key, absl::string_view value,
+                                          int dimension) {
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("memory record ", key, ": ", why));
+  };
+  if (!absl::StartsWith(value, kRecordMagic)) return bad("bad magic");
+  value.remove_prefix(kRecordMagic.size());
+  uint32_t hlen = 0;
+  if (!GetPod(&value, &hlen) || value.size() < hlen) return bad("truncated header");
+  auto h = ParseJson(value.substr(0, hlen));
+  if (!h.ok() || !h->is_object()) return bad("bad header");
+  value.remove_prefix(hlen);
+  if (value.size() != static_cast<size_t>(dimension) * sizeof(float)) {
+    return bad(absl::StrCat("embedding has ", value.size(), " bytes, expected ",
+                            dimension * sizeof(float)));
+  }
+  MemoryRecord r;
+  const size_t sep = key.find(kKeySep);
+  r.id = std::string(key.substr(sep == absl::string_view::npos ? 0 : sep + 1));
+  r.embedding.resize(dimension);
+  memcpy(r.embedding.data(), value.data(), value.size());
+  auto text = GetString(*h, "text");
+  auto created = GetInt(*h, "created");
+  auto accessed = GetInt(*h, "accessed");
+  auto importance = GetNumber(*h, "importance");
+  auto expires = GetInt(*h, "expires");
+  if (!text.ok() || !created.ok() || !accessed.ok() || !importance.ok() || !expires.ok() ||
+      !h->contains("metadata") || !(*h)["metadata"].is_object()) {
+    return bad("header missing fields");
+  }
+  r.text = *text;
+  r.metadata = (*h)["metadata"];
+  r.created = FromMicros(*created);
+  r.accessed = FromMicros(*accessed);
+  r.importance = *importance;
+  r.expires = FromMicros(*expires);
+  return r;
+}
+
+// [0,1] similarity for recall scoring.
+double UnitSimilarity(Metric m, float score) {
+  if (m == Metric::kL2) return 1.0 / (1.0 + std::max(0.0f, -score));
+  return std::clamp((1.0 + score) / 2.0, 0.0, 1.0);
+}
+
+}  // namespace
+
+// In-memory state of one namespace. Records are indexed by a dense label
+// (reused after deletion) so filter callbacks are an array lookup.
+struct Memory::Namespace {
+  struct Entry {
+    bool live = false;
+    std::string id;
+    std::string text;
+    Json metadata;
+    absl::Time created, accessed, expires;
+    double importance = 0;
+  };
+
+  NamespaceConfig config;
+  mutable absl::Mutex mu;
+  std::unique_ptr<VectorIndex> index ABSL_GUARDED_BY(mu);
+  std::vector<Entry> entries ABSL_GUARDED_BY(mu);
+  std::vector<int64_t> free_labels ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, int64_t> by_id ABSL_GUARDED_BY(mu);
+  // How many live records carry each top-level metadata key (unknown-field check).
+  absl::flat_hash_map<std::string, size_t> field_counts ABSL_GUARDED_BY(mu);
+  // Live records with a finite expiry; 0 lets searches skip the TTL check.
+  size_t expiring ABSL_GUARDED_BY(mu) = 0;
+  bool deleted ABSL_GUARDED_BY(mu) = false;
+
+  int64_t Insert(MemoryRecord&& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    int64_t label;
+    if (!free_labels.empty()) {
+      label = free_labels.back();
+      free_labels.pop_back();
+    } else {
+      label = static_cast<int64_t>(entries.size());
+      entries.emplace_back();
+    }
+    Entry& e = entries[label];
+    e.live = true;
+    e.id = std::move(r.id);
+    e.text = std::move(r.text);
+    e.metadata = std::move(r.metadata);
+    e.created = r.created;
+    e.accessed = r.accessed;
+    e.expires = r.expires;
+    e.importance = r.importance;
+    for (auto it = e.metadata.begin(); it != e.metadata.end(); ++it) ++field_counts[it.key()];
+    if (e.expires != absl::InfiniteFuture()) ++expiring;
+    by_id[e.id] = label;
+    return label;
+  }
+
+  void Erase(int64_t label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Entry& e = entries[label];
+    for (auto it = e.metadata.begin(); it != e.metadata.end(); ++it) {
+      auto f = field_counts.find(it.key());
+      if (f != field_counts.end() && --f->second == 0) field_counts.erase(f);
+    }
+    if (e.expires != absl::InfiniteFuture()) --expiring;
+    by_id.erase(e.id);
+    e = Entry();
+    free_labels.push_back(label);
+  }
+
+  MemoryRecord ToRecord(int64_t label, bool with_embedding) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    const Entry& e = entries[label];
+    MemoryRecord r;
+    r.id = e.id;
+    r.text = e.text;
+    r.metadata = e.metadata;
+    r.created = e.created;
+    r.accessed = e.accessed;
+    r.expires = e.expires;
+    r.importance = e.importance;
+    if (with_embedding) {
+      r.embedding.resize(config.dimension);
+      index->GetVector(label, r.embedding.data()).IgnoreError();
+    }
+    return r;
+  }
+};
+
+absl::Status ValidateNamespaceName(absl::string_view name) {
+  if (name.empty() || name.size() > 512) {
+    return absl::InvalidArgumentError("namespace name must be 1..512 characters");
+  }
+  std::vector<absl::string_view> segs = absl::StrSplit(name, '/');
+  if (segs.size() > 16) return absl::InvalidArgumentError("namespace has more than 16 segments");
+  for (absl::string_view s : segs) {
+    if (s.empty() || s.size() > 64 || s == "." || s == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace '", name,
+                       "': each '/'-separated segment must be 1..64 characters, not . or .."));
+    }
+    for (char c : s) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("namespace '", name, "': segments may only contain [A-Za-z0-9_.-]"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFilter(const Json& filter) { return Filter::Compile(filter).status(); }
+
+Memory::Memory(const MemoryOptions& options) : options_(options), ids_(options.clock) {}
+Memory::~Memory() = default;
+
+absl::StatusOr<std::unique_ptr<Memory>> Memory::Open(const MemoryOptions& options) {
+  if (options.store == nullptr)
+    return absl::InvalidArgumentError("MemoryOptions.store is required");
+  if (options.clock == nullptr) return absl::InvalidArgumentError("MemoryOptions.clock is null");
+  std::unique_ptr<Memory> m(new Memory(options));
+  KOS_RETURN_IF_ERROR(m->Load());
+  return m;
+}
+
+namespace {
+absl::StatusOr<std::unique_ptr<VectorIndex>> MakeIndex(const NamespaceConfig& c) {
+  VectorIndexOptions o;
+  o.dimension = c.dimension;
+  o.metric = c.metric;
+  o.kind = c.index;
+  o.m = c.m;
+  o.ef_construction = c.ef_construction;
+  o.ef_search = c.ef_search;
+  return VectorIndex::Create(o);
+}
+}  // namespace
+
+absl::Status Memory::Load() {
+  Store* store = options_.store;
+  ScanOptions so;
+  so.limit = 1000;
+  do {
+    KOS_ASSIGN_OR_RETURN(ScanPage page, store->Scan(kNsCollection, so));
+    for (const Record& rec : page.records) {
+      auto j = ParseJson(rec.value);
+      if (!j.ok())
+        return absl::DataLossError(absl::StrCat("namespace ", rec.key, ": ", j.status().message()));
+      auto cfg = ConfigFromJson(*j);
+      if (!cfg.ok())
+        return absl::DataLossError(
+            absl::StrCat("namespace ", rec.key, ": ", cfg.status().message()));
+      auto ns = std::make_shared<Namespace>();
+      ns->config = *cfg;
+      {
+        absl::MutexLock l(&ns->mu);
+        KOS_ASSIGN_OR_RETURN(ns->index, MakeIndex(ns->config));
+        ScanOptions ro;
+        ro.prefix = RecordKey(ns->config.name, "");
+        ro.limit = 1000;
+        const int d = ns->config.dimension;
+        do {
+          KOS_ASSIGN_OR_RETURN(ScanPage rp, store->Scan(kRecCollection, ro));
+          std::vector<int64_t> labels;
+          std::vector<float> vecs;
+          for (const Record& r : rp.records) {
+            KOS_ASSIGN_OR_RETURN(MemoryRecord mr, DecodeRecord(r.key, r.value, d));
+            vecs.insert(vecs.end(), mr.embedding.begin(), mr.embedding.end());
+            labels.push_back(ns->Insert(std::move(mr)));
+          }
+          if (!labels.empty()) {
+            absl::Status s = ns->index->Add(labels, vecs);
+            if (!s.ok())
+              return absl::DataLossError(absl::StrCat("namespace ", rec.key, ": ", s.message()));
+          }
+          ro.page_token = rp.next_page_token;
+        } while (!ro.page_token.empty());
+      }
+      absl::MutexLock ml(&mu_);
+      namespaces_[ns->config.name] = ns;
+    }
+    so.page_token = page.next_page_token;
+  } while (!so.page_token.empty());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Memory::Namespace>> Memory::Find(absl::string_view name) const {
+  absl::MutexLock l(&mu_);
+  auto it = namespaces_.find(name);
+  if (it == namespaces_.end()) {
+    return absl::NotFoundError(absl::StrCat("namespace '", name, "' does not exist"));
+  }
+  return it->second;
+}
+
+absl::Status Memory::CreateNamespace(const NamespaceConfig& config) {
+  KOS_RETURN_IF_ERROR(ValidateNamespaceName(config.name));
+  NamespaceConfig c = config;
+  if (c.dimension == 0) {
+    if (options_.embedder == nullptr) {
+      return absl::InvalidArgumentError("dimension 0 needs an embedder in MemoryOptions");
+    }
+    c.dimension = options_.embedder->dimension();
+  }
+  if (c.default_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("default_ttl must not be negative");
+  }
+  KOS_ASSIGN_OR_RETURN(auto index, MakeIndex(c));
+  auto ns = std::make_shared<Namespace>();
+  ns->config = c;
+  {
+    absl::MutexLock nl(&ns->mu);
+    ns->index = std::move(index);
+  }
+  // Lock order: a namespace's mu is never taken while holding mu_, and mu_ is
+  // never taken while holding a namespace's mu.
+  absl::MutexLock l(&mu_);
+  auto it = namespaces_.find(c.name);
+  if (it != namespaces_.end()) {
+    if (SameConfig(it->second->config, c)) return absl::OkStatus();
+    return absl::AlreadyExistsError(
+        absl::StrCat("namespace '", c.name, "' exists with a different configuration"));
+  }
+  // Holding mu_ across this one small write keeps two creators of the same
+  // name from racing; other namespaces' reads and writes do not take mu_.
+  KOS_RETURN_IF_ERROR(
+      options_.store->Put(kNsCollection, c.name, DumpJson(ConfigToJson(c))).status());
+  namespaces_[c.name] = std::move(ns);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NamespaceConfig> Memory::GetNamespace(absl::string_view name) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(name));
+  return ns->config;
+}
+
+std::vector<std::string> Memory::ListNamespaces(absl::string_view prefix) const {
+  std::vector<std::string> out;
+  absl::MutexLock l(&mu_);
+  for (const auto& [name, ns] : namespaces_) {
+    if (absl::StartsWith(name, prefix)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status Memory::DeleteNamespace(absl::string_view name) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(name));
+  {
+    absl::MutexLock l(&ns->mu);
+    if (ns->deleted)
+      return absl::NotFoundError(absl::StrCat("namespace '", name, "' does not exist"));
+    // Records first, the namespace entry last: a crash in between leaves a
+    // namespace that still lists (and can be deleted again), never orphans that
+    // a later namespace of the same name would inherit.
+    ScanOptions so;
+    so.prefix = RecordKey(name, "");
+    so.limit = kStoreBatch;
+    so.keys_only = true;
+    for (;;) {
+      KOS_ASSIGN_OR_RETURN(ScanPage page, options_.store->Scan(kRecCollection, so));
+      if (page.records.empty()) break;
+      std::vector<WriteOp> ops;
+      for (const Record& r : page.records) ops.push_back(WriteOp::Delete(kRecCollection, r.key));
+      KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+    }
+    KOS_RETURN_IF_ERROR(options_.store->Delete(kNsCollection, name));
+    ns->deleted = true;
+    ns->entries.clear();
+    ns->by_id.clear();
+    ns->index.reset();
+  }
+  absl::MutexLock ml(&mu_);
+  auto it = namespaces_.find(name);
+  if (it != namespaces_.end() && it->second == ns) namespaces_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Memory::Add(absl::string_view ns, MemoryRecord record) {
+  std::vector<MemoryRecord> v;
+  v.push_back(std::move(record));
+  KOS_ASSIGN_OR_RETURN(auto ids, AddBatch(ns, std::move(v)));
+  return ids.front();
+}
+
+namespace {
+
+// Checks one record and fills in its embedding slot requirement. `index` is
+// the record's position for error messages.
+absl::Status CheckRecord(const MemoryRecord& r, size_t i, int dim, const MemoryOptions& o) {
+  auto where = [&](absl::string_view msg) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record ", i, r.id.empty() ? "" : absl::StrCat(" (", r.id, ")"), ": ", msg));
+  };
+  if (!r.id.empty()) {
+    absl::Status s = ValidateRecordId(r.id);
+    if (!s.ok()) return where(s.message());
+  }
+  if (r.text.size() > o.max_text_bytes) return where("text too large");
+  if (!IsValidUtf8(r.text)) return where("text is not valid UTF-8");
+  if (r.embedding.empty()) {
+    if (r.text.empty()) return where("empty text and no embedding");
+    if (o.embedder == nullptr) return where("no embedding given and no embedder configured");
+  } else {
+    absl::Status s = ValidateVector(r.embedding, dim);
+    if (!s.ok()) return where(s.message());
+  }
+  if (!r.metadata.is_object()) return where("metadata must be a JSON object");
+  if (DumpJson(r.metadata).size() > o.max_metadata_bytes) return where("metadata too large");
+  for (auto it = r.metadata.begin(); it != r.metadata.end(); ++it) {
+    if (it.key().empty() || it.key()[0] == '$' || it.key().find('.') != std::string::npos) {
+      return where(absl::StrCat("metadata key '", it.key(),
+                                "' must be non-empty and contain no '$' prefix or '.'"));
+    }
+  }
+  if (!std::isfinite(r.importance) || r.importance < 0 || r.importance > 1) {
+    return where("importance must be in [0, 1]");
+  }
+  if (r.ttl.has_value() && *r.ttl < absl::ZeroDuration()) return where("ttl must not be negative");
+  return absl::OkStatus();
+}
+
+absl::Status EmbedMissing(std::vector<MemoryRecord>* records, Embedder* embedder, int dim) {
+  std::vector<std::string> texts;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < records->size(); ++i) {
+    if ((*records)[i].embedding.empty()) {
+      texts.push_back((*records)[i].text);
+      which.push_back(i);
+    }
+  }
+  if (texts.empty()) return absl::OkStatus();
+  if (embedder->dimension() != dim) {
+    return absl::InvalidArgumentError(absl::StrCat("embedder dimension ", embedder->dimension(),
+                                                   " does not match namespace dimension ", dim));
+  }
+  KOS_ASSIGN_OR_RETURN(auto vecs, embedder->Embed(texts));
+  if (vecs.size() != texts.size()) return absl::InternalError("embedder returned wrong count");
+  for (size_t j = 0; j < which.size(); ++j) {
+    KOS_RETURN_IF_ERROR(ValidateVector(vecs[j], dim));
+    (*records)[which[j]].embedding = std::move(vecs[j]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> Memory::AddBatch(absl::string_view ns_name,
+                                                          std::vector<MemoryRecord> records) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  if (records.empty()) return std::vector<std::string>{};
+  const int dim = ns->config.dimension;
+  for (size_t i = 0; i < records.size(); ++i) {
+    KOS_RETURN_IF_ERROR(CheckRecord(records[i], i, dim, options_));
+  }
+  // Embedding can be slow (HTTP); do it before taking the namespace lock.
+  KOS_RETURN_IF_ERROR(EmbedMissing(&records, options_.embedder, dim));
+  const absl::Time now = options_.clock->Now();
+  absl::flat_hash_set<std::string> seen;
+  for (auto& r : records) {
+    if (r.id.empty()) r.id = ids_.Next();
+    if (!seen.insert(r.id).second) {
+      return absl::InvalidArgumentError(absl::StrCat("record id '", r.id, "' repeated in batch"));
+    }
+    r.created = now;
+    r.accessed = now;
+    const absl::Duration ttl = r.ttl.value_or(ns->config.default_ttl);
+    r.expires = ttl > absl::ZeroDuration() ? now + ttl : absl::InfiniteFuture();
+  }
+  absl::MutexLock l(&ns->mu);
+  if (ns->deleted)
+    return absl::NotFoundError(absl::StrCat("namespace '", ns_name, "' does not exist"));
+  for (const auto& r : records) {
+    auto it = ns->by_id.find(r.id);
+    if (it != ns->by_id.end()) {
+      // An expired record's id may be reused: it is invisible already.
+      if (ns->entries[it->second].expires > now) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("record '", r.id, "' already exists in namespace '", ns_name, "'"));
+      }
+    }
+  }
+  std::vector<WriteOp> ops;
+  ops.reserve(records.size());
+  for (const auto& r : records) {
+    const absl::Duration ttl =
+        r.expires == absl::InfiniteFuture() ? absl::ZeroDuration() : r.expires - now;
+    ops.push_back(
+        WriteOp::Put(kRecCollection, RecordKey(ns_name, r.id), EncodeRecord(r), std::nullopt, ttl));
+  }
+  KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+  // Expired holders of reused ids go first.
+  std::vector<int64_t> stale;
+  for (const auto& r : records) {
+    auto it = ns->by_id.find(r.id);
+    if (it != ns->by_id.end()) stale.push_back(it->second);
+  }
+  if (!stale.empty()) {
+    KOS_RETURN_IF_ERROR(ns->index->Remove(stale).status());
+    for (int64_t label : stale) ns->Erase(label);
+  }
+  std::vector<int64_t> labels;
+  std::vector<float> vecs;
+  std::vector<std::string> ids;
+  vecs.reserve(records.size() * dim);
+  for (auto& r : records) {
+    ids.push_back(r.id);
+    vecs.insert(vecs.end(), r.embedding.begin(), r.embedding.end());
+    labels.push_back(ns->Insert(std::move(r)));
+  }
+  absl::Status s = ns->index->Add(labels, vecs);
+  if (!s.ok()) {
+    // Cannot happen for validated input; keep memory consistent with the index.
+    for (int64_t label : labels) ns->Erase(label);
+    return absl::InternalError(
+        absl::StrCat("index add failed after store commit (", s.message(), "); reopen to resync"));
+  }
+  return ids;
+}
+
+absl::StatusOr<MemoryRecord> Memory::Get(absl::string_view ns_name, absl::string_view id) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  absl::ReaderMutexLock l(&ns->mu);
+  auto it = ns->by_id.find(id);
+  if (ns->deleted || it == ns->by_id.end() ||
+      ns->entries[it->second].expires <= options_.clock->Now()) {
+    return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
+  }
+  return ns->ToRecord(it->second, /*with_embedding=*/true);
+}
+
+absl::Status Memory::Update(absl::string_view ns_name, MemoryRecord record) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  const int dim = ns->config.dimension;
+  KOS_RETURN_IF_ERROR(ValidateRecordId(record.id));
+  KOS_RETURN_IF_ERROR(CheckRecord(record, 0, dim, options_));
+  std::vector<MemoryRecord> one;
+  one.push_back(std::move(record));
+  KOS_RETURN_IF_ERROR(EmbedMissing(&one, options_.embedder, dim));
+  MemoryRecord r = std::move(one[0]);
+  const absl::Time now = options_.clock->Now();
+  absl::MutexLock l(&ns->mu);
+  auto it = ns->by_id.find(r.id);
+  if (ns->deleted || it == ns->by_id.end() || ns->entries[it->second].expires <= now) {
+    return absl::NotFoundError(absl::StrCat("record '", r.id, "' not found in '", ns_name, "'"));
+  }
+  const int64_t label = it->second;
+  r.created = ns->entries[label].created;
+  r.accessed = now;
+  const absl::Duration ttl = r.ttl.value_or(ns->config.default_ttl);
+  r.expires = ttl > absl::ZeroDuration() ? now + ttl : absl::InfiniteFuture();
+  KOS_RETURN_IF_ERROR(options_.store
+                          ->Put(kRecCollection, RecordKey(ns_name, r.id), EncodeRecord(r),
+                                std::nullopt,
+                                ttl > absl::ZeroDuration() ? ttl : absl::ZeroDuration())
+                          .status());
+  std::vector<float> vec = r.embedding;
+  ns->Erase(label);
+  const int64_t nl = ns->Insert(std::move(r));
+  if (nl != label) return absl::InternalError("label reuse invariant broken");
+  return ns->index->Add({label}, vec);
+}
+
+absl::Status Memory::Delete(absl::string_view ns_name, absl::string_view id) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  absl::MutexLock l(&ns->mu);
+  auto it = ns->by_id.find(id);
+  if (ns->deleted || it == ns->by_id.end()) {
+    return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
+  }
+  KOS_RETURN_IF_ERROR(options_.store->Delete(kRecCollection, RecordKey(ns_name, id)));
+  const int64_t label = it->second;
+  KOS_RETURN_IF_ERROR(ns->index->Remove({label}).status());
+  ns->Erase(label);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ListPage> Memory::List(absl::string_view ns_name, absl::string_view page_token,
+                                      size_t limit) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be 1..1000");
+  absl::ReaderMutexLock l(&ns->mu);
+  const absl::Time now = options_.clock->Now();
+  // Ids in order; a page token is the last id returned. O(n log n) per page is
+  // fine for admin listing; searches never go through here.
+  std::vector<std::pair<absl::string_view, int64_t>> all;
+  for (const auto& [id, label] : ns->by_id) {
+    if (id > page_token && ns->entries[label].expires > now) all.emplace_back(id, label);
+  }
+  std::sort(all.begin(), all.end());
+  ListPage page;
+  for (size_t i = 0; i < all.size() && i < limit; ++i) {
+    page.records.push_back(ns->ToRecord(all[i].second, false));
+  }
+  if (all.size() > limit) page.next_page_token = page.records.back().id;
+  return page;
+}
+
+absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(req.ns));
+  if (req.k < 1 || req.k > 10000) return absl::InvalidArgumentError("k must be 1..10000");
+  std::vector<float> query = req.vector;
+  if (query.empty() == req.text.empty()) {
+    return absl::InvalidArgumentError("give exactly one of vector and text");
+  }
+  if (query.empty()) {
+    if (options_.embedder == nullptr) {
+      return absl::FailedPreconditionError("search by text needs an embedder");
+    }
+    if (options_.embedder->dimension() != ns->config.dimension) {
+      return absl::InvalidArgumentError("embedder dimension does not match the namespace");
+    }
+    KOS_ASSIGN_OR_RETURN(auto v, options_.embedder->Embed({req.text}));
+    query = std::move(v[0]);
+  }
+  KOS_RETURN_IF_ERROR(ValidateVector(query, ns->config.dimension));
+  std::optional<Filter> filter;
+  if (!req.filter.is_null()) {
+    KOS_ASSIGN_OR_RETURN(filter, Filter::Compile(req.filter));
+  }
+  const absl::Time now = options_.clock->Now();
+  absl::ReaderMutexLock l(&ns->mu);
+  if (ns->deleted)
+    return absl::NotFoundError(absl::StrCat("namespace '", req.ns, "' does not exist"));
+  if (filter.has_value() && !ns->by_id.empty()) {
+    for (const auto& f : filter->CheckedFields()) {
+      if (!ns->field_counts.contains(f)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("filter field '", f, "' is not present in any record of namespace '",
+                         req.ns, "' (use $exists for optional fields)"));
+      }
+    }
+  }
+  const auto& entries = ns->entries;
+  const bool check_ttl = ns->expiring > 0;
+  auto accept = [&](int64_t label) {
+    const auto& e = entries[label];
+    if (!e.live) return false;
+    if (check_ttl && e.expires <= now) return false;
+    return !filter || filter->Matches(e.metadata);
+  };
+  std::vector<Neighbor> found;
+  bool exact = false;
+  if (filter.has_value()) {
+    // Estimate the filter's selectivity on an evenly spaced sample; very
+    // selective filters are answered exactly from their matches, where graph
+    // walks would visit most of the graph anyway.
+    const size_t n = entries.size();
+    const size_t sample = std::min<size_t>(n, 256);
+    size_t hits = 0, tried = 0;
+    for (size_t i = 0; i < sample; ++i) {
+      const int64_t label = static_cast<int64_t>(i * n / sample);
+      if (!entries[label].live) continue;
+      ++tried;
+      hits += accept(label) ? 1 : 0;
+    }
+    const double est = tried ? static_cast<double>(hits) / tried * ns->by_id.size() : 0;
+    exact = est <= options_.exact_filter_threshold;
+  }
+  if (exact) {
+    std::vector<int64_t> cand;
+    for (size_t label = 0; label < entries.size(); ++label) {
+      if (accept(label)) cand.push_back(label);
+    }
+    KOS_ASSIGN_OR_RETURN(found, ns->index->SearchSubset(query, req.k, cand));
+  } else {
+    IdFilter f;
+    if (filter.has_value() || check_ttl) f = accept;
+    KOS_ASSIGN_OR_RETURN(found, ns->index->Search(query, req.k, f, req.ef_search));
+  }
+  std::vector<SearchHit> hits;
+  hits.reserve(found.size());
+  for (const auto& nb : found) {
+    SearchHit h;
+    h.record = ns->ToRecord(nb.id, req.include_embeddings);
+    h.similarity = nb.score;
+    h.score = nb.score;
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+absl::StatusOr<std::vector<SearchHit>> Memory::Recall(const SearchRequest& req,
+                                                      const RecallOptions& ro) {
+  if (ro.candidate_multiplier < 1 || ro.recency_half_life <= absl::ZeroDuration() ||
+      !(ro.mmr_lambda >= 0 && ro.mmr_lambda <= 1)) {
+    return absl::InvalidArgumentError(
+        "recall needs candidate_multiplier >= 1, a positive half-life and mmr_lambda in [0, 1]");
+  }
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(req.ns));
+  SearchRequest wide = req;
+  wide.k = std::min<size_t>(10000, std::max<size_t>(req.k * ro.candidate_multiplier, req.k));
+  wide.include_embeddings = req.include_embeddings || ro.mmr;
+  KOS_ASSIGN_OR_RETURN(auto cands, Search(wide));
+  const absl::Time now = options_.clock->Now();
+  const double half = absl::ToDoubleSeconds(ro.recency_half_life);
+  for (auto& h : cands) {
+    const double age = std::max(0.0, absl::ToDoubleSeconds(now - h.record.accessed));
+    const double recency = std::exp2(-age / half);
+    h.score = ro.w_similarity * UnitSimilarity(ns->config.metric, h.similarity) +
+              ro.w_recency * recency + ro.w_importance * h.record.importance;
+  }
+  std::stable_sort(cands.begin(), cands.end(),
+                   [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
+  std::vector<SearchHit> out;
+  if (ro.mmr && !cands.empty()) {
+    // Greedy MMR over the rescored candidates; redundancy is cosine between
+    // stored embeddings.
+    auto cosine = [](const std::vector<float>& a, const std::vector<float>& b) {
+      double dot = 0, na = 0, nb = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        dot += a[i] * b[i];
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+      }
+      return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0.0;
+    };
+    std::vector<bool> used(cands.size(), false);
+    while (out.size() < req.k && out.size() < cands.size()) {
+      double best = -1e300;
+      size_t bi = 0;
+      for (size_t i = 0; i < cands.size(); ++i) {
+        if (used[i]) continue;
+        double red = 0;
+        for (const auto& s : out)
+          red = std::max(red, cosine(cands[i].record.embedding, s.record.embedding));
+        const double v = ro.mmr_lambda * cands[i].score - (1 - ro.mmr_lambda) * red;
+        if (v > best) {
+          best = v;
+          bi = i;
+        }
+      }
+      used[bi] = true;
+      out.push_back(cands[bi]);
+    }
+  } else {
+    for (size_t i = 0; i < cands.size() && i < req.k; ++i) out.push_back(std::move(cands[i]));
+  }
+  if (!req.include_embeddings) {
+    for (auto& h : out) h.record.embedding.clear();
+  }
+  if (ro.touch && !out.empty()) {
+    absl::MutexLock l(&ns->mu);
+    if (!ns->deleted) {
+      std::vector<WriteOp> ops;
+      std::vector<int64_t> labels;
+      for (const auto& h : out) {
+        auto it = ns->by_id.find(h.record.id);
+        if (it == ns->by_id.end()) continue;
+        MemoryRecord r = ns->ToRecord(it->second, true);
+        r.accessed = now;
+        const absl::Duration ttl =
+            r.expires == absl::InfiniteFuture() ? absl::ZeroDuration() : r.expires - now;
+        if (ttl < absl::ZeroDuration()) continue;
+        ops.push_back(WriteOp::Put(kRecCollection, RecordKey(req.ns, r.id), EncodeRecord(r),
+                                   std::nullopt, ttl));
+        labels.push_back(it->second);
+      }
+      if (!ops.empty()) {
+        KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+        for (int64_t label : labels) ns->entries[label].accessed = now;
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<size_t> Memory::PurgeExpired() {
+  std::vector<std::shared_ptr<Namespace>> all;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [name, ns] : namespaces_) all.push_back(ns);
+  }
+  const absl::Time now = options_.clock->Now();
+  size_t purged = 0;
+  for (auto& ns : all) {
+    absl::MutexLock l(&ns->mu);
+    if (ns->deleted || ns->expiring == 0) continue;
+    std::vector<int64_t> labels;
+    for (size_t label = 0; label < ns->entries.size(); ++label) {
+      const auto& e = ns->entries[label];
+      if (e.live && e.expires <= now) labels.push_back(label);
+    }
+    for (size_t i = 0; i < labels.size(); i += kStoreBatch) {
+      std::vector<WriteOp> ops;
+      for (size_t j = i; j < labels.size() && j < i + kStoreBatch; ++j) {
+        ops.push_back(
+            WriteOp::Delete(kRecCollection, RecordKey(ns->config.name, ns->entries[labels[j]].id)));
+      }
+      // The Store may already have dropped some of them on its own expiry;
+      // deleting an absent key is fine for an unconditional delete.
+      KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+    }
+    KOS_RETURN_IF_ERROR(ns->index->Remove(labels).status());
+    for (int64_t label : labels) ns->Erase(label);
+    purged += labels.size();
+  }
+  KOS_RETURN_IF_ERROR(options_.store->PurgeExpired().status());
+  return purged;
+}
+
+absl::StatusOr<NamespaceStats> Memory::Stats(absl::string_view name) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(name));
+  absl::ReaderMutexLock l(&ns->mu);
+  if (ns->deleted)
+    return absl::NotFoundError(absl::StrCat("namespace '", name, "' does not exist"));
+  NamespaceStats s;
+  s.records = ns->by_id.size();
+  s.index_bytes = ns->index->MemoryUsage();
+  return s;
+}
+
+}  // namespace kos
