@@ -24,6 +24,15 @@ struct Backend {
   bool honours_fake_clock = true;   // false: the server expires keys by its own clock
 };
 
+// Printed in failure messages instead of the struct's bytes.
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+// GTEST_SKIP only leaves the function it is written in, so this is a macro.
+#define KOS_SKIP_UNLESS_FAKE_CLOCK()                                                  \
+  if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name                 \
+                                                   << " expires keys by its own clock, " \
+                                                      "not the injected FakeClock"
+
 class EphemeralConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -46,9 +55,6 @@ class EphemeralConformanceTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::string K(absl::string_view k) { return absl::StrCat(ns_, k); }
-  void SkipUnlessFakeClock() {
-    if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name << " expires by server time";
-  }
 
   FakeClock clock_;
   EphemeralOptions options_;
@@ -69,7 +75,7 @@ TEST_P(EphemeralConformanceTest, SetGetDelete) {
 }
 
 TEST_P(EphemeralConformanceTest, KeysExpireAfterTheirTtl) {
-  SkipUnlessFakeClock();
+  KOS_SKIP_UNLESS_FAKE_CLOCK();
   KOS_ASSERT_OK(eph_->Set(K("s"), "v", absl::Seconds(10)));
   EXPECT_EQ(*eph_->TimeToLive(K("s")), absl::Seconds(10));
   clock_.Advance(absl::Seconds(4));
@@ -134,7 +140,7 @@ TEST_P(EphemeralConformanceTest, IncrementIsAtomicAcrossThreads) {
 }
 
 TEST_P(EphemeralConformanceTest, IncrementTtlAppliesOnlyOnCreate) {
-  SkipUnlessFakeClock();
+  KOS_SKIP_UNLESS_FAKE_CLOCK();
   EXPECT_EQ(*eph_->Increment(K("w"), 3, absl::Seconds(10)), 3);
   clock_.Advance(absl::Seconds(5));
   EXPECT_EQ(*eph_->Increment(K("w"), 1, absl::Seconds(100)), 4);

@@ -29,6 +29,15 @@ struct Backend {
   bool honours_fake_clock = true;
 };
 
+// Printed in failure messages instead of the struct's bytes.
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+// GTEST_SKIP only leaves the function it is written in, so this is a macro.
+#define KOS_SKIP_UNLESS_FAKE_CLOCK()                                                  \
+  if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name                 \
+                                                   << " expires keys by its own clock, " \
+                                                      "not the injected FakeClock"
+
 std::string RandomSuffix() {
   std::random_device rd;
   return absl::StrCat(absl::Hex((static_cast<uint64_t>(rd()) << 32) | rd()));
@@ -63,9 +72,6 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
     store_ = std::move(*s);
   }
 
-  void SkipUnlessFakeClock() {
-    if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name << " expires by server time";
-  }
 
   std::vector<std::string> Keys(const ScanPage& page) {
     std::vector<std::string> out;
@@ -315,7 +321,7 @@ TEST_P(StoreConformanceTest, LargeValuesRoundTrip) {
 }
 
 TEST_P(StoreConformanceTest, ExpiredRecordsAreNeverReturned) {
-  SkipUnlessFakeClock();
+  KOS_SKIP_UNLESS_FAKE_CLOCK();
   auto r = store_->Put(col_, "short", "s", std::nullopt, absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();
   KOS_ASSERT_OK(store_->Put(col_, "long", "l", std::nullopt, absl::Seconds(100)));
