@@ -1,0 +1,50 @@
+// Private: the durable form of tasks and the parsing of signed task payloads.
+#ifndef KOS_SRC_ORCHESTRATOR_TASK_CODEC_H_
+#define KOS_SRC_ORCHESTRATOR_TASK_CODEC_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kos/orchestrator.h"
+
+namespace kos::orchestrator_internal {
+
+inline constexpr char kTasks[] = "tasks";
+inline constexpr char kTaskLogs[] = "task_logs";
+inline constexpr char kIdempotency[] = "task_idempotency";
+inline constexpr char kPlans[] = "plans";
+
+// The task spec carried in a signed envelope's payload.
+struct TaskSpec {
+  Json input = Json::object();
+  int priority = 0;
+  absl::Duration timeout = absl::ZeroDuration();  // zero: agent/default
+  RetryPolicy retry;
+  std::string idempotency_key;
+  std::vector<std::string> depends_on;
+  bool review = false;
+  std::vector<std::string> requires_permissions;
+};
+
+absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& payload);
+
+// Everything the orchestrator persists for one task.
+struct TaskRecord {
+  TaskInfo info;
+  RetryPolicy retry;
+  absl::Duration timeout = absl::ZeroDuration();
+  absl::Time ready_at = absl::InfinitePast();  // kRetrying: when to run again
+  uint64_t log_seq = 0;                        // last log line written
+};
+
+std::string EncodeTaskRecord(const TaskRecord& r);
+absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text);
+
+Json TaskLogLineToJson(const TaskLogLine& l);
+absl::StatusOr<TaskLogLine> TaskLogLineFromJson(absl::string_view text);
+std::string TaskLogKey(absl::string_view task_id, uint64_t seq);
+
+}  // namespace kos::orchestrator_internal
+
+#endif  // KOS_SRC_ORCHESTRATOR_TASK_CODEC_H_
