@@ -41,6 +41,21 @@ constexpr Migration kMigrations[] = {
 
 int LatestSqliteSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
 
+absl::Status CheckSqliteFileIsOurs(SqliteConn& conn, const std::string& path) {
+  // Tables a kos store would own, in a file without the kos meta table.
+  SQLite::Statement q(conn.db(),
+                      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
+                      "name IN ('records', 'changes') AND NOT EXISTS "
+                      "(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta')");
+  if (q.executeStep() && q.getColumn(0).getInt() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sqlite store '", path,
+        "' is an SQLite database that libkos did not create (it has a 'records' or 'changes' "
+        "table but no kos meta table); refusing to touch it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MigrateSqliteSchema(SqliteConn& conn, const std::string& path) {
   conn.db().exec(
       "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) "

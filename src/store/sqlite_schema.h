@@ -12,6 +12,11 @@ namespace kos::internal {
 // The schema version this build writes and understands.
 int LatestSqliteSchemaVersion();
 
+// FAILED_PRECONDITION if the file is an SQLite database made by another
+// program (so opening it must not modify it). Read-only; throws SQLiteCpp
+// exceptions (e.g. SQLITE_NOTADB for a non-SQLite file).
+absl::Status CheckSqliteFileIsOurs(SqliteConn& conn, const std::string& path);
+
 // Brings the database up to LatestSqliteSchemaVersion() inside the caller's
 // write transaction. FAILED_PRECONDITION if the file was written by a newer
 // libkos. Throws SQLiteCpp exceptions on SQLite errors (the caller maps them).

@@ -73,6 +73,8 @@ class SqliteStore final : public Store {
   // Sets WAL mode and migrates the schema.
   absl::Status Init() {
     absl::MutexLock l(&write_mu_);
+    KOS_RETURN_IF_ERROR(WithBusyRetry(
+        "read schema", [&]() { return CheckSqliteFileIsOurs(*writer_, path_); }));
     KOS_RETURN_IF_ERROR(WithBusyRetry("enable WAL", [&]() -> absl::Status {
       // Persistent in the file header; needs no transaction and may briefly
       // be BUSY while another process opens the same file.
@@ -109,6 +111,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<WriteResult>> Commit(const std::vector<WriteOp>& ops) override {
     for (const WriteOp& op : ops) KOS_RETURN_IF_ERROR(ValidateWriteOp(op, options_));
+    if (ops.empty()) return std::vector<WriteResult>();
     absl::Time now = options_.clock->Now();
     int64_t now_ms = ToMillis(now);
     std::vector<WriteResult> results;
@@ -174,7 +177,6 @@ class SqliteStore final : public Store {
         }
         results.push_back({version, static_cast<uint64_t>(seq)});
       }
-      if (ops.empty()) return absl::OkStatus();
       {
         StmtScope set(c.Get(Sql::kSetMeta));
         set->bind(1, "last_sequence");

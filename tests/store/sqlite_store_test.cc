@@ -218,6 +218,18 @@ TEST_F(SqliteStoreTest, TruncatedDatabaseIsRefused) {
   }
 }
 
+TEST_F(SqliteStoreTest, ForeignSqliteDatabaseIsRefusedUntouched) {
+  std::string path = dir_.File("foreign.db");
+  RawExec(path, "CREATE TABLE records (id INTEGER PRIMARY KEY, name TEXT);"
+                "INSERT INTO records (name) VALUES ('theirs')");
+  auto s = OpenStore("sqlite://" + path, options_);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition) << s.status();
+  EXPECT_THAT(s.status().message(), HasSubstr("did not create"));
+  EXPECT_EQ(RawQueryText(path, "SELECT name FROM records"), "theirs");
+  EXPECT_EQ(RawQueryText(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'meta'"), "0");
+  EXPECT_EQ(RawQueryText(path, "PRAGMA journal_mode"), "delete");
+}
+
 TEST_F(SqliteStoreTest, MissingFileWithoutCreateIsNotFound) {
   options_.create_if_missing = false;
   auto s = Open();
