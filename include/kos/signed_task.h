@@ -19,11 +19,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kos/clock.h"
 #include "kos/crypto.h"
@@ -80,7 +84,8 @@ struct KeyRegistryOptions {
 
 // The trusted Ed25519 public keys, one per key id, each bound to one issuer.
 // Every read goes to the Store, so a revocation made by another process is
-// seen at once. Thread-safe.
+// seen at once (only the decoding of an unchanged record is cached).
+// Thread-safe.
 class KOS_EXPORT KeyRegistry {
  public:
   static absl::StatusOr<std::unique_ptr<KeyRegistry>> Open(const KeyRegistryOptions& options);
@@ -101,6 +106,11 @@ class KOS_EXPORT KeyRegistry {
  private:
   explicit KeyRegistry(const KeyRegistryOptions& options) : options_(options) {}
   KeyRegistryOptions options_;
+  // kid -> (stored record bytes, their decoding): Get() re-reads the record
+  // every time but skips parsing it when the bytes are unchanged.
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::pair<std::string, TrustedKey>> decoded_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------

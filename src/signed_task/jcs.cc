@@ -219,54 +219,110 @@ absl::Status Append(const Json& v, std::string* out, int depth) {
       absl::StrCat("JCS: cannot canonicalize a ", JsonTypeName(v), " value"));
 }
 
-// nlohmann turns integer literals beyond 64 bits into doubles without a word;
-// find them in the text (outside strings) before parsing. Integers that fit 64
-// bits are checked against 2^53 by Append(), so only more than 16 digits
-// (>= 10^16 > 2^53) need to be caught here.
-absl::Status CheckIntegerLiterals(absl::string_view text) {
-  size_t i = 0, n = text.size();
-  while (i < n) {
-    char c = text[i];
-    if (c == '"') {
-      for (++i; i < n && text[i] != '"'; ++i) {
-        if (text[i] == '\\') ++i;
-      }
-      ++i;
-      continue;
+// Builds the Json DOM from nlohmann's SAX events, refusing on the way what
+// JCS cannot represent. One pass and no per-object key sets (duplicates are
+// found in the object being built), which matters on the verify hot path.
+class JcsDomBuilder {
+ public:
+  explicit JcsDomBuilder(Json* root) : root_(root) {}
+
+  bool null() { return Add(nullptr); }
+  bool boolean(bool v) { return Add(v); }
+  bool number_integer(Json::number_integer_t v) { return Add(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Add(v); }
+  bool number_float(Json::number_float_t v, const Json::string_t& lexeme) {
+    // nlohmann hands integers beyond 64 bits over as doubles; the lexeme
+    // tells them apart from numbers written with a fraction or exponent.
+    if (lexeme.find_first_of(".eE") == std::string::npos) {
+      return Fail(absl::StrCat("integer ", lexeme.substr(0, 40),
+                               " is beyond +/-2^53 and cannot be represented exactly; "
+                               "send it as a string"));
     }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      size_t start = i, digits = 0;
-      bool integer = true;
-      for (; i < n; ++i) {
-        char d = text[i];
-        if (d >= '0' && d <= '9') {
-          ++digits;
-        } else if (d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-') {
-          if (d != '-' || i != start) integer = false;
-        } else {
-          break;
-        }
-      }
-      if (integer && digits > 16) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "JCS: integer at byte ", start,
-            " is beyond +/-2^53 and cannot be represented exactly; send it as a string"));
-      }
-      continue;
-    }
-    ++i;
+    return Add(v);
   }
-  return absl::OkStatus();
-}
+  bool string(Json::string_t& v) { return Add(std::move(v)); }
+  bool binary(Json::binary_t&) { return Fail("binary values are not JSON"); }
+  bool start_object(std::size_t) { return Open(Json::object()); }
+  bool start_array(std::size_t) { return Open(Json::array()); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(Json::string_t& k) {
+    auto& obj = stack_.back()->get_ref<Json::object_t&>();
+    auto [it, inserted] = obj.emplace(std::move(k), nullptr);
+    if (!inserted) return Fail(absl::StrCat("duplicate object key '", it->first.substr(0, 64), "'"));
+    slot_ = &it->second;
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    if (error_.empty()) error_ = absl::StrCat("at byte ", position, ": ", e.what());
+    return false;
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(std::string message) {
+    error_ = std::move(message);
+    return false;
+  }
+  // Where the next value goes: the root, the end of the open array, or the
+  // member slot made by key(). Element pointers stay valid while a child is
+  // open because its parent does not grow meanwhile.
+  template <typename V>
+  Json* Place(V&& v) {
+    if (stack_.empty()) {
+      *root_ = Json(std::forward<V>(v));
+      return root_;
+    }
+    Json* top = stack_.back();
+    if (top->is_array()) {
+      auto& arr = top->get_ref<Json::array_t&>();
+      arr.emplace_back(std::forward<V>(v));
+      return &arr.back();
+    }
+    *slot_ = Json(std::forward<V>(v));
+    return slot_;
+  }
+  template <typename V>
+  bool Add(V&& v) {
+    Place(std::forward<V>(v));
+    return true;
+  }
+  bool Open(Json container) {
+    if (static_cast<int>(stack_.size()) > kMaxDepth) {  // same limit as Append()
+      return Fail(absl::StrCat("nesting deeper than ", kMaxDepth));
+    }
+    stack_.push_back(Place(std::move(container)));
+    return true;
+  }
+  bool Close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  Json* root_;
+  std::vector<Json*> stack_;
+  Json* slot_ = nullptr;
+  std::string error_;
+};
 
 }  // namespace
 
 absl::StatusOr<Json> ParseJsonForJcs(absl::string_view json_text) {
-  KOS_RETURN_IF_ERROR(CheckIntegerLiterals(json_text));
-  ParseJsonOptions options;
-  options.reject_duplicate_keys = true;
-  options.max_depth = kMaxDepth;
-  return ParseJson(json_text, options);
+  Json root;
+  JcsDomBuilder builder(&root);
+  bool ok = false;
+  try {
+    ok = Json::sax_parse(json_text.begin(), json_text.end(), &builder,
+                         Json::input_format_t::json, /*strict=*/true, /*ignore_comments=*/false);
+  } catch (const std::exception& e) {  // allocation failure; nothing else throws here
+    return absl::ResourceExhaustedError(absl::StrCat("invalid JSON: ", e.what()));
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid JSON: ", builder.error().empty() ? "malformed" : builder.error()));
+  }
+  return root;
 }
 
 absl::StatusOr<std::string> Canonicalize(absl::string_view json_text) {

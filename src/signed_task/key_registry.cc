@@ -116,7 +116,16 @@ absl::StatusOr<TrustedKey> KeyRegistry::Get(absl::string_view kid) {
     return absl::NotFoundError(absl::StrCat("key registry: unknown kid '", kid, "'"));
   }
   KOS_RETURN_IF_ERROR(rec.status());
-  return DecodeKey(kid, rec->value);
+  {
+    absl::MutexLock l(&mu_);
+    auto it = decoded_.find(kid);
+    if (it != decoded_.end() && it->second.first == rec->value) return it->second.second;
+  }
+  KOS_ASSIGN_OR_RETURN(TrustedKey key, DecodeKey(kid, rec->value));
+  absl::MutexLock l(&mu_);
+  if (decoded_.size() >= 4096) decoded_.clear();  // bound memory for huge registries
+  decoded_[kid] = {std::move(rec->value), key};
+  return key;
 }
 
 absl::StatusOr<std::vector<TrustedKey>> KeyRegistry::List(absl::string_view issuer) {

@@ -141,6 +141,20 @@ TEST(JcsTest, EscapesOnlyWhatRfc8785Requires) {
   EXPECT_EQ(*Canonicalize(Json(s)), "\"\\u0001\\u001f\\b\\f\\n\\r\\t\\\"\\\\/\x7f<>&'\"");
 }
 
+TEST(JcsTest, ParsesNestedContainersAndScalarRoots) {
+  EXPECT_EQ(*Canonicalize(R"([[{"b":[1,{"y":2,"x":[]}],"a":{}},{"c":3}],4,"s",null])"),
+            R"([[{"a":{},"b":[1,{"x":[],"y":2}]},{"c":3}],4,"s",null])");
+  EXPECT_EQ(*Canonicalize(" 42 "), "42");
+  EXPECT_EQ(*Canonicalize("\"x\""), "\"x\"");
+  EXPECT_EQ(*Canonicalize("true"), "true");
+  EXPECT_EQ(Canonicalize(R"([{"a":1},{"a":2,"b":{"c":1,"c":2}}])").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto parsed = ParseJsonForJcs(R"({"k":[1,2.5,"x",{"z":null}]})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)["k"][3]["z"], nullptr);
+  EXPECT_TRUE((*parsed)["k"][1].is_number_float());
+}
+
 TEST(JcsTest, RejectsExcessiveNesting) {
   std::string deep(200, '[');
   deep += std::string(200, ']');
