@@ -1,0 +1,3 @@
+# Authentication: users, EdDSA JWT access tokens and signing keyring, sessions
+# and refresh tokens, OAuth2 token endpoint, API keys, login facade.
+kos_component(NAME authn DEPS core store crypto)
