@@ -13,7 +13,7 @@
 //  - Render type-checks the variables against the declarations, fills in
 //    defaults, renders (strict: a missing variable is INVALID_ARGUMENT naming
 //    it and its line), and appends a history record: template name, version
-//    and hash, SHA-256 of the canonical inputs and of the output, caller,
+//    and hash, BLAKE2b-256 of the canonical inputs and of the output, caller,
 //    time, and optionally the output itself.
 //
 // Store layout: collections `<prefix>_templates` (one record per name: latest
@@ -93,8 +93,8 @@ struct PromptVersion {
   std::string author;          // from SavePromptOptions
   std::string commit_message;  // from SavePromptOptions
   absl::Time created = absl::InfinitePast();
-  // SHA-256 (hex) of the canonical JSON of `content`.
-  std::string sha256;
+  // BLAKE2b-256 (hex) of the canonical JSON of `content`.
+  std::string hash;
   bool is_chat() const { return !content.messages.empty(); }
 };
 
@@ -126,10 +126,13 @@ struct RenderedPrompt {
   int64_t version = 0;
   std::string text;                   // text templates
   std::vector<ChatMessage> messages;  // chat templates
-  std::string template_sha256;        // PromptVersion::sha256
-  std::string input_sha256;   // SHA-256 (hex) of the canonical JSON of the variables after defaults
-  std::string output_sha256;  // SHA-256 (hex) of `text`, or of the canonical JSON of `messages`
-  std::string history_id;     // "" when history is off
+  std::string template_hash;          // PromptVersion::hash
+  // BLAKE2b-256 (hex) of the canonical JSON (sorted keys, compact) of the
+  // variables after defaults were applied.
+  std::string input_hash;
+  // BLAKE2b-256 (hex) of `text`, or of the canonical JSON of `messages`.
+  std::string output_hash;
+  std::string history_id;  // "" when history is off
 };
 
 // One render, as recorded in the history.
@@ -137,9 +140,9 @@ struct RenderRecord {
   std::string id;  // ULID
   std::string name;
   int64_t version = 0;
-  std::string template_sha256;
-  std::string input_sha256;
-  std::string output_sha256;
+  std::string template_hash;  // BLAKE2b-256 hex, as in RenderedPrompt
+  std::string input_hash;
+  std::string output_hash;
   std::string caller;
   absl::Time time = absl::InfinitePast();
   // The output (text, or the messages as JSON) when the registry stores

@@ -1,5 +1,9 @@
 #include "kos/mustache.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -398,6 +402,42 @@ struct Access {
 
 namespace {
 
+// Key lookup tuned for prompt data: small objects (loop items) are scanned
+// comparing lengths first, which beats the tree walk's string compares.
+const Json* FindKey(const Json& obj, const std::string& key) {
+  const Json::object_t& m = obj.get_ref<const Json::object_t&>();
+  if (m.size() <= 8) {
+    for (const auto& kv : m) {
+      if (kv.first.size() == key.size() &&
+          std::memcmp(kv.first.data(), key.data(), key.size()) == 0) {
+        return &kv.second;
+      }
+    }
+    return nullptr;
+  }
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+// Shortest round-trip form, as JSON serializers (and Python) print doubles:
+// 1.21, 19.0, 1e+20.
+void AppendDouble(double d, std::string* out) {
+  if (!std::isfinite(d)) {
+    out->append(DumpJson(Json(d)));
+    return;
+  }
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+  if (ec != std::errc()) {
+    out->append(DumpJson(Json(d)));
+    return;
+  }
+  out->append(buf, end - buf);
+  if (std::find_if(buf, end, [](char c) { return c == '.' || c == 'e'; }) == end) {
+    out->append(".0");
+  }
+}
+
 // One in-flight render. Not shared between threads.
 class Renderer {
  public:
@@ -418,17 +458,13 @@ class Renderer {
     for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
       const Json* ctx = *it;
       if (!ctx->is_object()) continue;
-      auto f = ctx->find(path[0]);
-      if (f != ctx->end()) {
-        found = &*f;
-        break;
-      }
+      found = FindKey(*ctx, path[0]);
+      if (found != nullptr) break;
     }
     // Only the first part searches the stack: "a.b" never finds b elsewhere.
     for (size_t i = 1; found != nullptr && i < path.size(); ++i) {
       if (!found->is_object()) return nullptr;
-      auto f = found->find(path[i]);
-      found = f == found->end() ? nullptr : &*f;
+      found = FindKey(*found, path[i]);
     }
     return found;
   }
@@ -495,8 +531,11 @@ class Renderer {
       case Json::value_t::number_unsigned:
         absl::StrAppend(out_, v.get<uint64_t>());
         break;
+      case Json::value_t::number_float:
+        AppendDouble(v.get<double>(), out_);
+        break;
       default:
-        // Floats in shortest round-trip form; objects/arrays as compact JSON.
+        // Objects and arrays as compact JSON.
         Append(DumpJson(v), escape);
     }
   }

@@ -159,17 +159,34 @@ absl::Status ValidateContent(const PromptContent& content, size_t max_template_b
   return ValidateVariables(content.variables);
 }
 
-absl::StatusOr<Json> ApplyDeclarations(const std::vector<PromptVariable>& decls, const Json& vars) {
-  if (decls.empty()) return vars;
-  for (auto it = vars.begin(); it != vars.end(); ++it) {
-    bool declared = false;
-    for (const PromptVariable& d : decls) {
-      if (d.name == it.key()) {
-        declared = true;
-        break;
+absl::Status ApplyDeclarations(const std::vector<PromptVariable>& decls, const Json& vars,
+                               std::optional<Json>* filled) {
+  filled->reset();
+  if (decls.empty()) return absl::OkStatus();
+  size_t present = 0;
+  bool needs_fill = false;
+  for (const PromptVariable& d : decls) {
+    auto it = vars.find(d.name);
+    if (it == vars.end()) {
+      if (d.required) {
+        return absl::InvalidArgumentError(absl::StrCat("missing required variable '", d.name, "'"));
       }
+      needs_fill = true;
+      continue;
     }
-    if (!declared) {
+    ++present;
+    if (!HasType(*it, d.type)) {
+      return absl::InvalidArgumentError(absl::StrCat("variable '", d.name, "': expected ",
+                                                     PromptVariableTypeName(d.type), ", got ",
+                                                     ValueTypeName(*it)));
+    }
+  }
+  // Every declared name found once, so any extra key is undeclared.
+  if (present != vars.size()) {
+    for (auto it = vars.begin(); it != vars.end(); ++it) {
+      bool declared = false;
+      for (const PromptVariable& d : decls) declared = declared || d.name == it.key();
+      if (declared) continue;
       std::vector<std::string> names;
       for (const PromptVariable& d : decls) names.push_back(d.name);
       return absl::InvalidArgumentError(
@@ -177,24 +194,15 @@ absl::StatusOr<Json> ApplyDeclarations(const std::vector<PromptVariable>& decls,
                        "' (declared: ", absl::StrJoin(names, ", "), ")"));
     }
   }
-  Json out = Json::object();
+  if (!needs_fill) return absl::OkStatus();
+  Json out = vars;
   for (const PromptVariable& d : decls) {
-    auto it = vars.find(d.name);
-    if (it == vars.end()) {
-      if (d.required) {
-        return absl::InvalidArgumentError(absl::StrCat("missing required variable '", d.name, "'"));
-      }
+    if (!out.contains(d.name)) {
       out[d.name] = d.default_value.has_value() ? *d.default_value : Json(nullptr);
-      continue;
     }
-    if (!HasType(*it, d.type)) {
-      return absl::InvalidArgumentError(absl::StrCat("variable '", d.name, "': expected ",
-                                                     PromptVariableTypeName(d.type), ", got ",
-                                                     ValueTypeName(*it)));
-    }
-    out[d.name] = *it;
   }
-  return out;
+  *filled = std::move(out);
+  return absl::OkStatus();
 }
 
 Json EncodeMessages(const std::vector<ChatMessage>& messages) {
@@ -283,7 +291,11 @@ std::string DiffDocument(const PromptContent& content) {
   return doc;
 }
 
-std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }
+std::string HashHex(absl::string_view data) {
+  // 32 bytes is always a valid BLAKE2b output size.
+  absl::StatusOr<std::string> h = Blake2b(data, 32);
+  return h.ok() ? absl::BytesToHexString(*h) : std::string();
+}
 
 }  // namespace kos::prompt_internal
 

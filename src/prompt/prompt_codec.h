@@ -4,6 +4,7 @@
 #define KOS_SRC_PROMPT_PROMPT_CODEC_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,11 @@ absl::Status ValidateVariables(const std::vector<PromptVariable>& variables);
 // Text vs messages, roles, sizes and UTF-8 (not whether it compiles).
 absl::Status ValidateContent(const PromptContent& content, size_t max_template_bytes);
 
-// Checks `vars` (an object) against `decls` and returns the variables to
-// render with: defaults filled in for absent optional variables. With no
-// declarations, `vars` is returned unchanged.
-absl::StatusOr<Json> ApplyDeclarations(const std::vector<PromptVariable>& decls, const Json& vars);
+// Checks `vars` (an object) against `decls`. When absent optional variables
+// need their defaults, `*filled` receives `vars` with them added; otherwise it
+// stays empty and `vars` is what to render with (no copy on the hot path).
+absl::Status ApplyDeclarations(const std::vector<PromptVariable>& decls, const Json& vars,
+                               std::optional<Json>* filled);
 
 Json EncodeContent(const PromptContent& content);
 // DATA_LOSS if stored JSON does not have the expected shape.
@@ -37,8 +39,8 @@ Json EncodeMessages(const std::vector<ChatMessage>& messages);
 // The text Diff compares for one version.
 std::string DiffDocument(const PromptContent& content);
 
-// Lowercase hex SHA-256.
-std::string Sha256Hex(absl::string_view data);
+// Lowercase hex BLAKE2b-256 (faster than SHA-256 in libsodium).
+std::string HashHex(absl::string_view data);
 
 }  // namespace kos::prompt_internal
 

@@ -21,7 +21,7 @@ using prompt_internal::ApplyDeclarations;
 using prompt_internal::DecodeContent;
 using prompt_internal::EncodeContent;
 using prompt_internal::EncodeMessages;
-using prompt_internal::Sha256Hex;
+using prompt_internal::HashHex;
 using prompt_internal::ValidateLabel;
 using prompt_internal::ValidateTemplateName;
 
@@ -115,7 +115,7 @@ absl::StatusOr<PromptVersion> DecodeVersion(const Record& r) {
   v.author = j->value("author", "");
   v.commit_message = j->value("message", "");
   v.created = absl::FromUnixMicros(j->value("created", int64_t{0}));
-  v.sha256 = j->value("sha256", "");
+  v.hash = j->value("hash", "");
   return v;
 }
 
@@ -128,9 +128,9 @@ absl::StatusOr<RenderRecord> DecodeRenderRecord(const Record& r) {
   rec.id = j->value("id", "");
   rec.name = j->value("name", "");
   rec.version = j->value("version", int64_t{0});
-  rec.template_sha256 = j->value("template_sha256", "");
-  rec.input_sha256 = j->value("input_sha256", "");
-  rec.output_sha256 = j->value("output_sha256", "");
+  rec.template_hash = j->value("template_hash", "");
+  rec.input_hash = j->value("input_hash", "");
+  rec.output_hash = j->value("output_hash", "");
   rec.caller = j->value("caller", "");
   rec.time = absl::FromUnixMicros(j->value("time", int64_t{0}));
   if (j->contains("output") && (*j)["output"].is_string()) {
@@ -243,7 +243,7 @@ absl::StatusOr<PromptVersion> PromptRegistry::Save(absl::string_view name,
     if (!s.ok()) return Prefixed(s, absl::StrCat("message ", i + 1, ": "));
   }
   const Json content_json = EncodeContent(content);
-  const std::string sha = Sha256Hex(DumpJson(content_json));
+  const std::string content_hash = HashHex(DumpJson(content_json));
 
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     const absl::Time now = options_.clock->Now();
@@ -270,10 +270,10 @@ absl::StatusOr<PromptVersion> PromptRegistry::Save(absl::string_view name,
     v.author = options.author;
     v.commit_message = options.commit_message;
     v.created = absl::FromUnixMicros(now_us);
-    v.sha256 = sha;
-    Json vj = {{"name", v.name},     {"version", v.version},        {"content", content_json},
-               {"author", v.author}, {"message", v.commit_message}, {"created", now_us},
-               {"sha256", sha}};
+    v.hash = content_hash;
+    Json vj = {{"name", v.name},      {"version", v.version},        {"content", content_json},
+               {"author", v.author},  {"message", v.commit_message}, {"created", now_us},
+               {"hash", content_hash}};
     meta.latest = v.version;
     meta.labels[kLatest] = v.version;
     for (const std::string& label : options.labels) meta.labels[label] = v.version;
@@ -447,9 +447,10 @@ absl::StatusOr<RenderedPrompt> PromptRegistry::Render(absl::string_view name, co
   KOS_ASSIGN_OR_RETURN(int64_t version, Resolve(name, ref));
   KOS_ASSIGN_OR_RETURN(auto compiled, Load(name, version));
   const std::string where = absl::StrCat("template '", name, "' version ", version, ": ");
-  absl::StatusOr<Json> effective = ApplyDeclarations(compiled->version.content.variables, vars);
-  if (!effective.ok()) return Prefixed(effective.status(), where);
-  // Measured on the canonical form, which is also what gets hashed.
+  std::optional<Json> filled;
+  absl::Status declared = ApplyDeclarations(compiled->version.content.variables, vars, &filled);
+  if (!declared.ok()) return Prefixed(declared, where);
+  const Json* effective = filled.has_value() ? &*filled : &vars;
   const std::string canonical_inputs = DumpJson(*effective);
   if (canonical_inputs.size() > options_.max_variables_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("variables are ", canonical_inputs.size(),
@@ -467,12 +468,12 @@ absl::StatusOr<RenderedPrompt> PromptRegistry::Render(absl::string_view name, co
   RenderedPrompt out;
   out.name = std::string(name);
   out.version = version;
-  out.template_sha256 = compiled->version.sha256;
+  out.template_hash = compiled->version.hash;
   std::string output_for_hash;
   if (compiled->text != nullptr) {
     absl::Status s = compiled->text->RenderTo(*effective, ro, &out.text);
     if (!s.ok()) return Prefixed(s, where);
-    out.output_sha256 = Sha256Hex(out.text);
+    out.output_hash = HashHex(out.text);
   } else {
     const auto& msgs = compiled->version.content.messages;
     for (size_t i = 0; i < msgs.size(); ++i) {
@@ -485,9 +486,9 @@ absl::StatusOr<RenderedPrompt> PromptRegistry::Render(absl::string_view name, co
       out.messages.push_back(std::move(m));
     }
     output_for_hash = DumpJson(EncodeMessages(out.messages));
-    out.output_sha256 = Sha256Hex(output_for_hash);
+    out.output_hash = HashHex(output_for_hash);
   }
-  out.input_sha256 = Sha256Hex(canonical_inputs);
+  out.input_hash = HashHex(canonical_inputs);
   if (!options_.record_history) return out;
 
   const absl::Time now = options_.clock->Now();
@@ -495,9 +496,9 @@ absl::StatusOr<RenderedPrompt> PromptRegistry::Render(absl::string_view name, co
   Json rec = {{"id", out.history_id},
               {"name", out.name},
               {"version", version},
-              {"template_sha256", out.template_sha256},
-              {"input_sha256", out.input_sha256},
-              {"output_sha256", out.output_sha256},
+              {"template_hash", out.template_hash},
+              {"input_hash", out.input_hash},
+              {"output_hash", out.output_hash},
               {"caller", std::string(caller)},
               {"time", absl::ToUnixMicros(now)}};
   if (options_.store_outputs) {

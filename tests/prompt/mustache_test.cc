@@ -139,6 +139,13 @@ TEST(MustacheRenderTest, EscapingCanBeTurnedOffAndValuesFormat) {
   EXPECT_EQ(*t->Render(data, raw), "<a & \"b\"> <a & \"b\"> {\"k\":1} true 0.1");
 }
 
+TEST(MustacheRenderTest, DoublesUseShortestRoundTripForm) {
+  // The same text Python's str() and JSON serializers give.
+  auto t = MustCompile("{{a}} {{b}} {{c}} {{d}} {{e}} {{f}}");
+  Json data = {{"a", 19.0}, {"b", 1e20}, {"c", 1.21}, {"d", -0.5}, {"e", 0.1 + 0.2}, {"f", 7}};
+  EXPECT_EQ(*t->Render(data), "19.0 1e+20 1.21 -0.5 0.30000000000000004 7");
+}
+
 TEST(MustacheRenderTest, OutputLimitStopsBlowUp) {
   auto t = MustCompile("{{#a}}{{#a}}{{#a}}{{s}}{{/a}}{{/a}}{{/a}}");
   Json a = Json::array();

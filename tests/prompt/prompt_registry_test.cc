@@ -96,19 +96,19 @@ TEST_F(PromptRegistryTest, SaveMakesImmutableVersionsAndMovesLatest) {
   ASSERT_TRUE(v1.ok()) << v1.status();
   EXPECT_EQ(v1->version, 1);
   EXPECT_EQ(v1->created, clock_.Now());
-  EXPECT_EQ(v1->sha256.size(), 64u);
+  EXPECT_EQ(v1->hash.size(), 64u);
   clock_.Advance(absl::Seconds(5));
   auto v2 = reg_->Save("greet", Text("Hi {{name}}!"));
   ASSERT_TRUE(v2.ok()) << v2.status();
   EXPECT_EQ(v2->version, 2);
-  EXPECT_NE(v1->sha256, v2->sha256);
+  EXPECT_NE(v1->hash, v2->hash);
 
   auto got1 = reg_->Get("greet", PromptRef::Version(1));
   ASSERT_TRUE(got1.ok()) << got1.status();
   EXPECT_EQ(got1->content.text, "Hello {{name}}");
   EXPECT_EQ(got1->author, "ann");
   EXPECT_EQ(got1->commit_message, "first");
-  EXPECT_EQ(got1->sha256, v1->sha256);
+  EXPECT_EQ(got1->hash, v1->hash);
   EXPECT_EQ(reg_->Get("greet", PromptRef::Latest())->version, 2);
   EXPECT_EQ(RenderText("greet", {{"name", "Bo"}}), "Hi Bo!");
   EXPECT_EQ(RenderText("greet", {{"name", "Bo"}}, PromptRef::Version(1)), "Hello Bo");
@@ -395,13 +395,13 @@ TEST_F(PromptRegistryTest, HistoryRecordsHashesAndIsQueryableByTime) {
   auto a = reg_->Render("h", PromptRef::Latest(), {{"who", "z"}}, "c");
   auto b = reg_->Render("h", PromptRef::Latest(), {{"x", 1}, {"who", "z"}}, "c");
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(a->input_sha256, b->input_sha256);
-  EXPECT_EQ(a->output_sha256, b->output_sha256);
+  EXPECT_EQ(a->input_hash, b->input_hash);
+  EXPECT_EQ(a->output_hash, b->output_hash);
   EXPECT_NE(a->history_id, b->history_id);
-  // sha256sum of "Hello z", and of the canonical inputs {"who":"z","x":1} (sorted keys,
+  // `b2sum -l 256` of "Hello z", and of the canonical inputs {"who":"z","x":1} (sorted keys,
   // default filled in).
-  EXPECT_EQ(a->output_sha256, "342d3196f544645cb6c016cb13651d465860f3311213d7a5e388b968b7348c0a");
-  EXPECT_EQ(a->input_sha256, "753123e48bda33e550358cdbcd11cdc1e3e57b3287ee878b058bddbe02ad8056");
+  EXPECT_EQ(a->output_hash, "b8f224cf983f76589de50e8946e568abe41f543b8df1fcf499c94be4d7cc2d2e");
+  EXPECT_EQ(a->input_hash, "74cf8ff55503581f9f3c402ef6fd7dbdbb27da6ae1f5020830ceed8d223ddfaf");
 
   auto all = reg_->History(Query("h"));
   ASSERT_TRUE(all.ok()) << all.status();
@@ -413,8 +413,8 @@ TEST_F(PromptRegistryTest, HistoryRecordsHashesAndIsQueryableByTime) {
   EXPECT_EQ(r0.version, 1);
   EXPECT_EQ(r0.caller, "agent-0");
   EXPECT_EQ(r0.time, t0);
-  EXPECT_EQ(r0.input_sha256.size(), 64u);
-  EXPECT_EQ(r0.template_sha256, reg_->Get("h", PromptRef::Version(1))->sha256);
+  EXPECT_EQ(r0.input_hash.size(), 64u);
+  EXPECT_EQ(r0.template_hash, reg_->Get("h", PromptRef::Version(1))->hash);
   EXPECT_FALSE(r0.output.has_value());  // outputs are not stored by default
 
   // [t0+1m, t0+3m): renders 1 and 2.
