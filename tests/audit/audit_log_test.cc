@@ -276,5 +276,40 @@ TEST_F(AuditLogTest, ConcurrentAppendersFromTwoLogsNeverFork) {
   EXPECT_EQ(*log_->VerifyChain(), static_cast<uint64_t>(kThreads * kPerThread));
 }
 
+// Two Store handles on one SQLite file stand in for two processes: the CAS on
+// the head keeps the chain linear, and it survives reopening.
+TEST(AuditLogSqliteTest, TwoHandlesAppendOneChainThatSurvivesReopen) {
+  testing::TempDir dir;
+  std::string uri = "sqlite://" + dir.File("audit.db");
+  constexpr int kPerThread = 25;
+  {
+    std::unique_ptr<Store> stores[2] = {*OpenStore(uri), *OpenStore(uri)};
+    std::unique_ptr<AuditLog> logs[2];
+    for (int i = 0; i < 2; ++i) {
+      AuditLogOptions o;
+      o.store = stores[i].get();
+      logs[i] = *AuditLog::Open(o);
+    }
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          if (!logs[t]->Append(Event(absl::StrCat("p", t), "task.run", i)).ok()) errors++;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(errors.load(), 0);
+  }
+  auto store = *OpenStore(uri);
+  AuditLogOptions o;
+  o.store = store.get();
+  auto log = *AuditLog::Open(o);
+  auto n = log->VerifyChain();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 2u * kPerThread);
+}
+
 }  // namespace
 }  // namespace kos
