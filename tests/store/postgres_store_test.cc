@@ -3,6 +3,8 @@
 // (?schema=...), dropped afterwards, so reruns and parallel runs never collide.
 // URI and unreachable-server cases need no server.
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -438,6 +440,40 @@ TEST(PostgresStoreUriTest, BadUrisAreInvalidArgument) {
     absl::StatusOr<std::unique_ptr<Store>> s = OpenStore(uri);
     EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << uri << ": " << s.status();
   }
+}
+
+// A loopback listener that never answers: connects succeed, replies never come.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0 && listen(fd_, 8) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+  }
+  ~SilentListener() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(PostgresStoreUriTest, SilentServerTimesOutAsUnavailable) {
+  SilentListener silent;
+  ASSERT_NE(silent.port(), 0);
+  absl::Time start = absl::Now();
+  // libpq's shortest connect_timeout is 2 s.
+  absl::StatusOr<std::unique_ptr<Store>> s = OpenStore(absl::StrCat(
+      "postgresql://kos:pw-not-shown@127.0.0.1:", silent.port(), "/kos?connect_timeout=2"));
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable) << s.status();
+  EXPECT_EQ(s.status().message().find("pw-not-shown"), std::string::npos) << s.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6));
 }
 
 TEST(PostgresStoreUriTest, UnreachableServerIsUnavailableWithoutThePassword) {

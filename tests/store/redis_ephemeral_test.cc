@@ -4,6 +4,8 @@
 // Redis keeps TTLs by its own clock, so the TTL cases use short real TTLs
 // (100-300 ms) instead of a FakeClock.
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -344,6 +346,40 @@ TEST(RedisEphemeralUriTest, ErrorsNeverHoldThePassword) {
     ASSERT_FALSE(e.ok()) << uri;
     EXPECT_EQ(e.status().message().find("hunter2secret"), std::string::npos) << e.status();
   }
+}
+
+// A loopback listener that never answers: connects succeed, replies never come.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0 && listen(fd_, 8) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+  }
+  ~SilentListener() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(RedisEphemeralUriTest, SilentServerTimesOutAsUnavailable) {
+  SilentListener silent;
+  ASSERT_NE(silent.port(), 0);
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Ephemeral>> e = OpenEphemeral(
+      absl::StrCat("redis://:pw-not-shown@127.0.0.1:", silent.port(), "/0?timeout_ms=200"));
+  EXPECT_EQ(e.status().code(), StatusCode::kUnavailable) << e.status();
+  EXPECT_NE(e.status().message().find("timed out"), std::string::npos) << e.status();
+  EXPECT_EQ(e.status().message().find("pw-not-shown"), std::string::npos) << e.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST(RedisEphemeralUriTest, UnreachableServerIsUnavailableQuickly) {
