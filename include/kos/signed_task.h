@@ -46,15 +46,15 @@ inline constexpr size_t kSignedTaskNonceBytes = 16;
 // A verified (or just signed) task: the envelope's fields, decoded.
 struct SignedTask {
   int version = kSignedTaskVersion;
-  std::string kid;       // key id of the signing key
-  std::string issuer;    // "iss": who issued the task
-  std::string audience;  // "aud": the agent that must execute it
-  std::string task_id;   // "tid"
-  std::string nonce;     // base64url of 16 random bytes
-  absl::Time issued_at;  // "iat", whole seconds
-  absl::Time expires_at;  // "exp", whole seconds
+  std::string kid;                            // key id of the signing key
+  std::string issuer;                         // "iss": who issued the task
+  std::string audience;                       // "aud": the agent that must execute it
+  std::string task_id;                        // "tid"
+  std::string nonce;                          // base64url of 16 random bytes
+  absl::Time issued_at;                       // "iat", whole seconds
+  absl::Time expires_at;                      // "exp", whole seconds
   std::optional<std::string> parent_task_id;  // "parent", absent if unset
-  Json payload = Json::object();               // the instruction itself
+  Json payload = Json::object();              // the instruction itself
 };
 
 // ---------------------------------------------------------------------------

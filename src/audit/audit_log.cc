@@ -80,8 +80,9 @@ absl::StatusOr<AuditEntry> DecodeEntry(uint64_t position, absl::string_view valu
   auto outcome = GetString(*j, "outcome");
   auto hash = GetString(*j, "hash");
   auto prev = GetString(*j, "prev");
-  for (const absl::Status& s : {seq.status(), time.status(), actor.status(), action.status(),
-                                resource.status(), outcome.status(), hash.status(), prev.status()}) {
+  for (const absl::Status& s :
+       {seq.status(), time.status(), actor.status(), action.status(), resource.status(),
+        outcome.status(), hash.status(), prev.status()}) {
     if (!s.ok()) return Broken(position, absl::StrCat("malformed record (altered): ", s.message()));
   }
   auto fields = j->find("fields");
@@ -141,7 +142,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
 std::string AuditLog::SensitiveDigest(absl::string_view name, absl::string_view value) const {
   if (hmac_key_.empty()) return "";
   // The name is bound in so equal values of different fields do not match.
-  return Base64UrlEncode(HmacSha256(hmac_key_.view(), absl::StrCat(name, std::string(1, '\0'), value)));
+  return Base64UrlEncode(
+      HmacSha256(hmac_key_.view(), absl::StrCat(name, std::string(1, '\0'), value)));
 }
 
 absl::StatusOr<uint64_t> AuditLog::Append(const AuditEvent& event) {

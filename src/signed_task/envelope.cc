@@ -35,7 +35,8 @@ absl::StatusOr<absl::Time> TakeSeconds(const Json& doc, const char* field) {
   } else if (it->is_number_integer()) {
     s = it->get<int64_t>();
   } else {
-    return Invalid(field, absl::StrCat("must be an integer (Unix seconds), got ", JsonTypeName(*it)));
+    return Invalid(field,
+                   absl::StrCat("must be an integer (Unix seconds), got ", JsonTypeName(*it)));
   }
   if (s < 0 || s > kJcsMaxExactInteger) return Invalid(field, "is out of range");
   return absl::FromUnixSeconds(s);
@@ -99,8 +100,8 @@ absl::StatusOr<ParsedEnvelope> ParseEnvelope(Json doc) {
     bool known = false;
     for (const char* k : kKnown) known = known || kv.key() == k;
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "signed task: unknown member \"", kv.key().substr(0, 64), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("signed task: unknown member \"", kv.key().substr(0, 64), "\""));
     }
   }
   ParsedEnvelope out;

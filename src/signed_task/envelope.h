@@ -14,7 +14,7 @@
 namespace kos::signed_task_internal {
 
 // Limits on the string fields (bytes).
-inline constexpr size_t kMaxIdBytes = 128;    // kid, iss, aud
+inline constexpr size_t kMaxIdBytes = 128;      // kid, iss, aud
 inline constexpr size_t kMaxTaskIdBytes = 256;  // tid, parent
 
 // kid/iss/aud: 1..128 printable ASCII characters without '/', because kids

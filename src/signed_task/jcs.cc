@@ -83,13 +83,27 @@ absl::Status AppendString(const std::string& s, std::string* out) {
     out->append(s, run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         out->append("\\u00");
         out->push_back(kHex[c >> 4]);
@@ -149,9 +163,10 @@ absl::Status Append(const Json& v, std::string* out, int depth) {
     case Json::value_t::number_integer: {
       int64_t i = v.get<int64_t>();
       if (i > kJcsMaxExactInteger || i < -kJcsMaxExactInteger) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "JCS: integer ", i, " is beyond +/-2^53 and cannot be represented exactly; "
-            "send it as a string"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("JCS: integer ", i,
+                         " is beyond +/-2^53 and cannot be represented exactly; "
+                         "send it as a string"));
       }
       // |i| <= 2^53 < 1e21: ES prints exact integers in plain decimal.
       absl::StrAppend(out, i);
@@ -160,9 +175,10 @@ absl::Status Append(const Json& v, std::string* out, int depth) {
     case Json::value_t::number_unsigned: {
       uint64_t u = v.get<uint64_t>();
       if (u > static_cast<uint64_t>(kJcsMaxExactInteger)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "JCS: integer ", u, " is beyond 2^53 and cannot be represented exactly; "
-            "send it as a string"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("JCS: integer ", u,
+                         " is beyond 2^53 and cannot be represented exactly; "
+                         "send it as a string"));
       }
       absl::StrAppend(out, u);
       return absl::OkStatus();
@@ -249,7 +265,8 @@ class JcsDomBuilder {
   bool key(Json::string_t& k) {
     auto& obj = stack_.back()->get_ref<Json::object_t&>();
     auto [it, inserted] = obj.emplace(std::move(k), nullptr);
-    if (!inserted) return Fail(absl::StrCat("duplicate object key '", it->first.substr(0, 64), "'"));
+    if (!inserted)
+      return Fail(absl::StrCat("duplicate object key '", it->first.substr(0, 64), "'"));
     slot_ = &it->second;
     return true;
   }
@@ -313,14 +330,14 @@ absl::StatusOr<Json> ParseJsonForJcs(absl::string_view json_text) {
   JcsDomBuilder builder(&root);
   bool ok = false;
   try {
-    ok = Json::sax_parse(json_text.begin(), json_text.end(), &builder,
-                         Json::input_format_t::json, /*strict=*/true, /*ignore_comments=*/false);
+    ok = Json::sax_parse(json_text.begin(), json_text.end(), &builder, Json::input_format_t::json,
+                         /*strict=*/true, /*ignore_comments=*/false);
   } catch (const std::exception& e) {  // allocation failure; nothing else throws here
     return absl::ResourceExhaustedError(absl::StrCat("invalid JSON: ", e.what()));
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid JSON: ", builder.error().empty() ? "malformed" : builder.error()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON: ", builder.error().empty() ? "malformed" : builder.error()));
   }
   return root;
 }
@@ -336,9 +353,7 @@ absl::StatusOr<std::string> Canonicalize(const Json& value) {
   return out;
 }
 
-absl::Status AppendCanonical(const Json& value, std::string* out) {
-  return Append(value, out, 0);
-}
+absl::Status AppendCanonical(const Json& value, std::string* out) { return Append(value, out, 0); }
 
 absl::StatusOr<std::string> JcsNumber(double value) {
   std::string out;

@@ -63,8 +63,10 @@ absl::StatusOr<TrustedKey> DecodeKey(absl::string_view kid, absl::string_view va
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyRegistry>> KeyRegistry::Open(const KeyRegistryOptions& options) {
-  if (options.store == nullptr) return absl::InvalidArgumentError("key registry: store is required");
-  if (options.clock == nullptr) return absl::InvalidArgumentError("key registry: clock is required");
+  if (options.store == nullptr)
+    return absl::InvalidArgumentError("key registry: store is required");
+  if (options.clock == nullptr)
+    return absl::InvalidArgumentError("key registry: clock is required");
   KOS_RETURN_IF_ERROR(ValidateCollectionName(options.collection));
   return std::unique_ptr<KeyRegistry>(new KeyRegistry(options));
 }
@@ -85,7 +87,8 @@ absl::Status KeyRegistry::AddKey(absl::string_view kid, absl::string_view issuer
   k.added = options_.clock->Now();
   auto put = options_.store->Put(options_.collection, kid, EncodeKey(k), /*expected_version=*/0);
   if (absl::IsFailedPrecondition(put.status())) {
-    return absl::AlreadyExistsError(absl::StrCat("key registry: kid '", kid, "' already registered"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("key registry: kid '", kid, "' already registered"));
   }
   return put.status();
 }

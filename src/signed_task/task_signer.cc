@@ -55,7 +55,8 @@ absl::StatusOr<SignedEnvelope> TaskSigner::Sign(const TaskRequest& request) {
   t.nonce = Base64UrlEncode(RandomBytes(kSignedTaskNonceBytes));
   // Whole seconds: "iat"/"exp" are integers on the wire.
   t.issued_at = absl::FromUnixSeconds(absl::ToUnixSeconds(options_.clock->Now()));
-  t.expires_at = t.issued_at + absl::Seconds(absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1))));
+  t.expires_at =
+      t.issued_at + absl::Seconds(absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1))));
   t.payload = request.payload;
 
   Json doc = ToUnsignedJson(t);

@@ -21,7 +21,8 @@ absl::StatusOr<std::unique_ptr<TaskVerifier>> TaskVerifier::Open(
   if (options.nonce_store == nullptr) {
     return absl::InvalidArgumentError("task verifier: nonce_store is required");
   }
-  if (options.clock == nullptr) return absl::InvalidArgumentError("task verifier: clock is required");
+  if (options.clock == nullptr)
+    return absl::InvalidArgumentError("task verifier: clock is required");
   KOS_RETURN_IF_ERROR(signed_task_internal::ValidateName("aud", options.audience));
   KOS_RETURN_IF_ERROR(ValidateCollectionName(options.nonce_collection));
   if (options.allowed_skew < absl::ZeroDuration() || options.max_lifetime <= absl::ZeroDuration()) {
@@ -33,8 +34,8 @@ absl::StatusOr<std::unique_ptr<TaskVerifier>> TaskVerifier::Open(
 absl::StatusOr<SignedTask> TaskVerifier::Verify(absl::string_view envelope) {
   // Refuse oversize input before spending time parsing it.
   if (envelope.size() > options_.max_payload_bytes + kEnvelopeOverheadBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("signed task: envelope is ", envelope.size(),
-                                                   " bytes, more than the limit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("signed task: envelope is ", envelope.size(), " bytes, more than the limit"));
   }
   KOS_ASSIGN_OR_RETURN(Json doc, ParseJsonForJcs(envelope));
   KOS_ASSIGN_OR_RETURN(signed_task_internal::ParsedEnvelope parsed,
@@ -45,9 +46,9 @@ absl::StatusOr<SignedTask> TaskVerifier::Verify(absl::string_view envelope) {
   if (parsed.signing_input.size() > options_.max_payload_bytes) {
     KOS_ASSIGN_OR_RETURN(std::string canonical_payload, Canonicalize(t.payload));
     if (canonical_payload.size() > options_.max_payload_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("signed task: payload is ", canonical_payload.size(),
-                       " bytes, limit is ", options_.max_payload_bytes));
+      return absl::InvalidArgumentError(absl::StrCat("signed task: payload is ",
+                                                     canonical_payload.size(), " bytes, limit is ",
+                                                     options_.max_payload_bytes));
     }
   }
 
@@ -60,8 +61,8 @@ absl::StatusOr<SignedTask> TaskVerifier::Verify(absl::string_view envelope) {
     return absl::UnauthenticatedError(absl::StrCat("signed task: kid '", t.kid, "' is revoked"));
   }
   if (key->issuer != t.issuer) {
-    return absl::UnauthenticatedError(absl::StrCat("signed task: kid '", t.kid,
-                                                   "' may not sign for issuer '", t.issuer, "'"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("signed task: kid '", t.kid, "' may not sign for issuer '", t.issuer, "'"));
   }
   if (!Ed25519Verify(key->public_key, parsed.signing_input, parsed.signature).ok()) {
     return absl::UnauthenticatedError("signed task: signature does not verify");
@@ -89,8 +90,8 @@ absl::StatusOr<SignedTask> TaskVerifier::Verify(absl::string_view envelope) {
   // version 0 makes exactly one of any number of concurrent verifiers (any
   // process sharing the store) win; the record outlives the task's validity.
   absl::Duration keep = t.expires_at + options_.allowed_skew - now;
-  auto put = options_.nonce_store->Put(options_.nonce_collection,
-                                       absl::StrCat(t.kid, "/", t.nonce), t.task_id,
+  auto put = options_.nonce_store->Put(options_.nonce_collection, absl::StrCat(t.kid, "/", t.nonce),
+                                       t.task_id,
                                        /*expected_version=*/0, keep);
   if (absl::IsFailedPrecondition(put.status())) {
     return absl::UnauthenticatedError(

@@ -1,5 +1,3 @@
-#include "kos/audit.h"
-
 #include <atomic>
 #include <set>
 #include <thread>
@@ -7,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kos/audit.h"
 #include "testing/test_util.h"
 
 namespace kos {
@@ -75,7 +74,8 @@ class AuditLogTest : public ::testing::Test {
 
   void AppendN(int n) {
     for (int i = 1; i <= n; ++i) {
-      auto seq = log_->Append(Event(i % 2 ? "alice" : "bob", i % 3 ? "vault.kv.get" : "vault.kv.put", i));
+      auto seq =
+          log_->Append(Event(i % 2 ? "alice" : "bob", i % 3 ? "vault.kv.get" : "vault.kv.put", i));
       ASSERT_TRUE(seq.ok()) << seq.status();
       ASSERT_EQ(*seq, static_cast<uint64_t>(i));
       clock_.Advance(absl::Seconds(1));

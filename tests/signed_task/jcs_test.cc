@@ -114,8 +114,7 @@ TEST(JcsTest, RejectsDuplicateKeysLoneSurrogatesAndBadUtf8) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Canonicalize("[\"\xff\"]").status().code(), absl::StatusCode::kInvalidArgument);
   // CESU-8 surrogate in a programmatically built value.
-  EXPECT_EQ(Canonicalize(Json("\xed\xa0\x80")).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Canonicalize(Json("\xed\xa0\x80")).status().code(), absl::StatusCode::kInvalidArgument);
   Json bad_key = Json::object();
   bad_key["\xc3"] = 1;
   EXPECT_EQ(Canonicalize(bad_key).status().code(), absl::StatusCode::kInvalidArgument);

@@ -55,7 +55,8 @@ class SignedTaskTest : public ::testing::Test {
     return *std::move(v);
   }
 
-  SignedEnvelope Sign(Json payload = {{"op", "run"}, {"n", 1}}, const std::string& aud = "kExecutor") {
+  SignedEnvelope Sign(Json payload = {{"op", "run"}, {"n", 1}},
+                      const std::string& aud = "kExecutor") {
     TaskRequest r;
     r.audience = aud;
     r.payload = std::move(payload);
@@ -226,7 +227,8 @@ TEST_F(SignedTaskTest, HostileTimeAudienceAndKeys) {
     ExpectRefused(signer_->Sign(r)->text, absl::StatusCode::kUnauthenticated,
                   "lifetime beyond max");
   }
-  ExpectRefused(Sign(Json::object(), "kReviewer").text, absl::StatusCode::kUnauthenticated, "wrong audience");
+  ExpectRefused(Sign(Json::object(), "kReviewer").text, absl::StatusCode::kUnauthenticated,
+                "wrong audience");
   Ed25519KeyPair other = TestKey('o');
   {
     TaskRequest r;
@@ -248,7 +250,8 @@ TEST_F(SignedTaskTest, HostileTimeAudienceAndKeys) {
     r.audience = "kExecutor";
     ExpectRefused(MakeSigner("planner-1", "kCore", other, &clock_)->Sign(r)->text,
                   absl::StatusCode::kUnauthenticated, "issuer not the key's");
-    KOS_EXPECT_OK(verifier_->Verify(MakeSigner("planner-1", "kPlanner", other, &clock_)->Sign(r)->text));
+    KOS_EXPECT_OK(
+        verifier_->Verify(MakeSigner("planner-1", "kPlanner", other, &clock_)->Sign(r)->text));
   }
   SignedEnvelope before_revoke = Sign();
   KOS_ASSERT_OK(keys_->Revoke("core-1"));
@@ -271,11 +274,11 @@ TEST_F(SignedTaskTest, HostileMalformedEnvelopes) {
   ExpectRefused(text + "\xff", absl::StatusCode::kInvalidArgument, "trailing garbage");
 
   Json doc = *ParseJson(text);
-  for (const char* field : {"v", "kid", "iss", "aud", "tid", "nonce", "iat", "exp", "payload", "sig"}) {
+  for (const char* field :
+       {"v", "kid", "iss", "aud", "tid", "nonce", "iat", "exp", "payload", "sig"}) {
     Json d = doc;
     d.erase(field);
-    ExpectRefused(DumpJson(d), absl::StatusCode::kInvalidArgument,
-                  absl::StrCat("missing ", field));
+    ExpectRefused(DumpJson(d), absl::StatusCode::kInvalidArgument, absl::StrCat("missing ", field));
   }
   struct Mutation {
     const char* field;
