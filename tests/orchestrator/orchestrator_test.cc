@@ -105,8 +105,10 @@ TEST_F(OrchestratorTest, RefusesUnsignedTamperedExpiredAndReplayedTasks) {
   tampered.replace(tampered.find("\"ls\""), 4, "\"rm\"");
   EXPECT_EQ(orch_->Submit(tampered).status().code(), absl::StatusCode::kUnauthenticated);
   // Accepted once, then a replay is refused.
-  ASSERT_TRUE(orch_->Submit(env).ok());
+  auto accepted = orch_->Submit(env);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
   EXPECT_EQ(orch_->Submit(env).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(WaitDone(*accepted).state, TaskState::kSucceeded);
   // Expired.
   std::string later = Sign("kExecutor");
   clock_.Advance(absl::Hours(1));
@@ -280,7 +282,7 @@ TEST_F(OrchestratorTest, CancellationReachesTheRunningHandler) {
                       return Json::object();
                     }).ok());
   std::string a = NewId(), b = NewId();
-  ASSERT_TRUE(orch_->SubmitPlan({Sign("kExecutor", {}, a), Sign("kExecutor", {{"depends_on", {a}}}, b)}).ok());
+  ASSERT_TRUE(orch_->SubmitPlan({Sign("kExecutor", Json::object(), a), Sign("kExecutor", {{"depends_on", {a}}}, b)}).ok());
   running.WaitForNotification();
   int64_t asked = absl::GetCurrentTimeNanos();
   ASSERT_TRUE(orch_->Cancel(a).ok());
