@@ -179,7 +179,8 @@ struct OrchestratorOptions {
   // Tolerated skew when verifying envelopes.
   absl::Duration allowed_skew = absl::Seconds(30);
   // What recovery does with a task that was running when the process died:
-  // run it again (counts as an attempt) or fail it.
+  // run it again (the interrupted attempt does not count against
+  // max_attempts) or fail it.
   bool requeue_interrupted = true;
   // How often the timer checks deadlines and backoffs (real time). Timeouts
   // and retries therefore also work with a FakeClock that a test advances.

@@ -799,8 +799,13 @@ class Orchestrator::Impl {
         auto rt = std::make_unique<Runtime>();
         rt->rec = *std::move(rec);
         rt->version = r.version;
-        // Log lines written after the last transition are not in log_seq yet.
-        while (o_.store->Get(kTaskLogs, TaskLogKey(rt->rec.info.id, rt->rec.log_seq + 1)).ok()) ++rt->rec.log_seq;
+        // Only a running task writes log lines after its last persisted
+        // transition; find where its log really ends.
+        if (rt->rec.info.state == TaskState::kRunning) {
+          while (o_.store->Get(kTaskLogs, TaskLogKey(rt->rec.info.id, rt->rec.log_seq + 1)).ok()) {
+            ++rt->rec.log_seq;
+          }
+        }
         std::string id = rt->rec.info.id;
         live_[id] = std::move(rt);
         ++recovered_;
@@ -817,7 +822,11 @@ class Orchestrator::Impl {
       TaskInfo& t = rt->rec.info;
       switch (t.state) {
         case TaskState::kRunning:
-          if (o_.requeue_interrupted && t.attempt < rt->rec.retry.max_attempts) {
+          if (o_.requeue_interrupted) {
+            // The process died, not the task: the interrupted attempt does not
+            // count against max_attempts (at-least-once execution).
+            t.attempt = std::max(0, t.attempt - 1);
+            t.error = "attempt interrupted by a restart; re-queued";
             SetStateLocked(rt, TaskState::kQueued);
             MakeReadyLocked(rt);
           } else {
