@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kos/export.h"
 
 namespace kos {
@@ -93,6 +94,44 @@ class KOS_EXPORT CachingEmbedder : public Embedder {
       map_ ABSL_GUARDED_BY(mu_);
   size_t hits_ ABSL_GUARDED_BY(mu_) = 0;
   size_t misses_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct OpenAIEmbedderOptions {
+  // Server root, e.g. "https://api.openai.com" or "http://127.0.0.1:8080";
+  // requests go to <base_url>/v1/embeddings (or <base_url>/embeddings when
+  // base_url already ends in "/v1"). Required.
+  std::string base_url;
+  // Model name sent in every request, e.g. "text-embedding-3-small". Required.
+  std::string model;
+  // Bearer token (fetch it from the Vault). Optional; never appears in errors.
+  std::string api_key;
+  // Expected vector length; responses of another length are refused. Required.
+  int dimension = 0;
+  // Most texts per HTTP request; larger calls are split. Default 64.
+  size_t max_batch = 64;
+  // Connect + read timeout per request. Default 30 s.
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+// Client for OpenAI-compatible POST /v1/embeddings servers. Errors map HTTP
+// status to codes (401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 429
+// RESOURCE_EXHAUSTED, other 4xx INVALID_ARGUMENT, 5xx and transport
+// UNAVAILABLE, malformed replies INTERNAL). Thread-safe (one connection per call).
+class KOS_EXPORT OpenAIEmbedder : public Embedder {
+ public:
+  static absl::StatusOr<std::unique_ptr<OpenAIEmbedder>> Open(const OpenAIEmbedderOptions& options);
+  absl::StatusOr<std::vector<std::vector<float>>> Embed(
+      const std::vector<std::string>& texts) override;
+  int dimension() const override { return options_.dimension; }
+  std::string model() const override { return options_.model; }
+
+ private:
+  explicit OpenAIEmbedder(const OpenAIEmbedderOptions& o) : options_(o) {}
+  absl::StatusOr<std::vector<std::vector<float>>> EmbedOne(
+      const std::vector<std::string>& texts) const;
+  OpenAIEmbedderOptions options_;
+  std::string host_;  // scheme://host:port
+  std::string path_;  // .../embeddings
 };
 
 }  // namespace kos

@@ -19,12 +19,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "hnswlib/hnswlib.h"
 #include "kos/status.h"
+#include "memory/hnswlib_wrapped.h"
 #include "memory/index_impls.h"
 
 namespace kos::memory_internal {
 namespace {
+
+namespace hnswlib = ::kos_hnswlib_private::hnswlib;
 
 constexpr absl::string_view kMagic = "KOSHNSW1";
 
@@ -279,8 +281,19 @@ class HnswlibIndex final : public VectorIndex {
       auto* ll = h.get_linklist0(c);
       const int n = h.getListCount(ll);
       const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+      // Prefetch the next neighbour's visited mark and vector while this one
+      // is scored, as hnswlib's own base-layer search does; for 3 KB vectors
+      // this is most of the difference to a naive walk.
+      if (n > 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(visited + nb[0]), _MM_HINT_T0);
+        _mm_prefetch(h.getDataByInternalId(nb[0]), _MM_HINT_T0);
+      }
       for (int i = 0; i < n; ++i) {
         const hnswlib::tableint x = nb[i];
+        if (i + 1 < n) {
+          _mm_prefetch(reinterpret_cast<const char*>(visited + nb[i + 1]), _MM_HINT_T0);
+          _mm_prefetch(h.getDataByInternalId(nb[i + 1]), _MM_HINT_T0);
+        }
         if (visited[x] == tag) continue;
         visited[x] = tag;
         const float d = dist(x);
