@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "kos/clock.h"
 #include "kos/export.h"
+#include "kos/intrusion.h"
 #include "kos/oauth2.h"
 #include "kos/sessions.h"
 #include "kos/tokens.h"
@@ -44,6 +45,13 @@ struct KOS_EXPORT AuthnHooks {
   // An access token's signature failed or named an unknown key.
   std::function<void(absl::string_view kid, absl::string_view address)> signature_failure;
 };
+
+// Hooks that feed an IntrusionDetector (not owned; must outlive the hooks):
+// lockout consults IsLocked for the account and the address; failures,
+// successes, refresh-token reuse and signature failures are recorded. If the
+// detector cannot answer (its Ephemeral is down), lockout fails closed and
+// reports a one-minute lockout.
+KOS_EXPORT AuthnHooks IntrusionHooks(IntrusionDetector* detector);
 
 struct KOS_EXPORT AuthenticatorOptions {
   // Not owned; must outlive the Authenticator. Required.

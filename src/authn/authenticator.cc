@@ -1,11 +1,46 @@
 #include "kos/authenticator.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kos/status.h"
 
 namespace kos {
+
+AuthnHooks IntrusionHooks(IntrusionDetector* detector) {
+  AuthnHooks h;
+  if (detector == nullptr) return h;
+  h.lockout = [detector](absl::string_view account, absl::string_view address) {
+    absl::Duration longest = absl::ZeroDuration();
+    for (auto [scope, id] : {std::make_pair(LockScope::kAccount, account),
+                             std::make_pair(LockScope::kAddress, address)}) {
+      if (id.empty()) continue;
+      auto d = detector->IsLocked(scope, id);
+      // Fail closed: without the detector we cannot rule out a lockout.
+      if (!d.ok()) return absl::Minutes(1);
+      longest = std::max(longest, *d);
+    }
+    return longest;
+  };
+  h.login_failure = [detector](absl::string_view account, absl::string_view address) {
+    if (account.empty() && address.empty()) return;
+    (void)detector->RecordLoginFailure(account, address.substr(0, 256));
+  };
+  h.login_success = [detector](absl::string_view account, absl::string_view address) {
+    (void)detector->RecordLoginSuccess(account, address.substr(0, 256));
+  };
+  h.refresh_reuse = [detector](absl::string_view user, absl::string_view family,
+                               absl::string_view address) {
+    (void)detector->RecordRefreshTokenReuse(user, family, address.substr(0, 256));
+  };
+  h.signature_failure = [detector](absl::string_view kid, absl::string_view address) {
+    (void)detector->RecordSignatureFailure(kid.empty() ? "access_token" : kid,
+                                           "access token signature or key id refused",
+                                           address.substr(0, 256));
+  };
+  return h;
+}
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Open(
     const AuthenticatorOptions& options) {
