@@ -35,7 +35,7 @@ build: deps configure
 # Starts PostgreSQL and Redis for the backend conformance cases when the
 # scripts exist; the suites print why they skip when the URIs are unset.
 services:
-	@if [ -x scripts/start-services.sh ]; then bash scripts/start-services.sh; fi
+	@mkdir -p $(BUILD) && bash scripts/start-services.sh $(BUILD)/services.env
 
 test: build services
 	@set -a; [ -f $(BUILD)/services.env ] && . $(BUILD)/services.env; set +a; \
