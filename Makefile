@@ -15,6 +15,9 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 
 CMAKE_COMMON := -DPython_EXECUTABLE=$(PYTHON) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+# Let ccache reuse objects across clones in different directories (CI clones anew).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 SOURCES = $(shell git ls-files '*.h' '*.cc' '*.c' 2>/dev/null)
 
 .PHONY: all deps configure build test serve bench install test-asan format format-check clean services
