@@ -128,23 +128,24 @@ std::vector<int64_t> Exact(const Data& d, const float* q, size_t k,
 Data& GetData() {
   static Data* data = [] {
     auto* d = new Data;
-    const std::string dir = getenv("KOS_BENCH_DATA") ? getenv("KOS_BENCH_DATA")
-                                                     : "/usr/share/datasets/fashion-mnist";
+    const std::string dir =
+        getenv("KOS_BENCH_DATA") ? getenv("KOS_BENCH_DATA") : "/usr/share/datasets/fashion-mnist";
     d->train = ReadIdxImages(dir + "/train-images-idx3-ubyte.gz", EnvSize("KOS_BENCH_TRAIN", 60000),
                              &d->dim);
     d->n = d->train.size() / d->dim;
     d->labels = ReadIdxLabels(dir + "/train-labels-idx1-ubyte.gz", d->n);
     int qd = 0;
-    d->test = ReadIdxImages(dir + "/t10k-images-idx3-ubyte.gz",
-                            EnvSize("KOS_BENCH_QUERIES", 1000), &qd);
+    d->test =
+        ReadIdxImages(dir + "/t10k-images-idx3-ubyte.gz", EnvSize("KOS_BENCH_QUERIES", 1000), &qd);
     d->nq = d->test.size() / d->dim;
-    for (size_t q = 0; q < d->nq; ++q) d->truth.push_back(Exact(*d, &d->test[q * d->dim], kK, nullptr));
+    for (size_t q = 0; q < d->nq; ++q)
+      d->truth.push_back(Exact(*d, &d->test[q * d->dim], kK, nullptr));
 
     using Clock = std::chrono::steady_clock;
     d->space = std::make_unique<hnswlib::L2Space>(d->dim);
     auto t0 = Clock::now();
     d->raw = std::make_unique<hnswlib::HierarchicalNSW<float>>(d->space.get(), d->n, kM,
-                                                                kEfConstruction, 100);
+                                                               kEfConstruction, 100);
     for (size_t i = 0; i < d->n; ++i) d->raw->addPoint(&d->train[i * d->dim], i);
     d->raw_build_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -224,7 +225,8 @@ void BM_RawHnswlib(benchmark::State& state) {
       const double c0 = CpuMicros();
       auto t0 = std::chrono::steady_clock::now();
       auto res = d.raw->searchKnn(&d.test[q * d.dim], kK);
-      lat.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      lat.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
       cpu.push_back(CpuMicros() - c0);
       std::vector<int64_t> got;
       while (!res.empty()) {
@@ -270,7 +272,8 @@ void BM_KosMemory(benchmark::State& state) {
       const double c0 = CpuMicros();
       auto t0 = std::chrono::steady_clock::now();
       auto hits = d.mem->Search(req);
-      lat.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      lat.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
       cpu.push_back(CpuMicros() - c0);
       if (!hits.ok()) {
         state.SkipWithError(hits.status().ToString().c_str());
@@ -369,18 +372,32 @@ int main(int argc, char** argv) {
   // Interleave baseline and libkos at each setting so machine-load drift hits both.
   for (int ef : {16, 32, 64, 128, 256}) {
     benchmark::RegisterBenchmark("BM_RawHnswlib", BM_RawHnswlib)
-        ->Arg(ef)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Arg(ef)
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
-        ->Args({ef, 0})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Args({ef, 0})
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
   for (int sel : {1, 2}) {
     benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
-        ->Args({128, sel})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Args({128, sel})
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
   benchmark::RegisterBenchmark("BM_IngestRawHnswlib", BM_IngestRawHnswlib)
-      ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("BM_IngestKosDurable", BM_IngestKosDurable)
-      ->Arg(1000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+      ->Arg(1000)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
