@@ -29,6 +29,7 @@
 #include "kos/crypto.h"
 #include "kos/export.h"
 #include "kos/store.h"
+#include "kos/vault.h"
 
 namespace kos {
 
@@ -131,6 +132,33 @@ class KOS_EXPORT ArtifactStore {
   // Conveniences for small artifacts.
   absl::StatusOr<ArtifactMetadata> Put(const ArtifactInfo& info, absl::string_view content);
   absl::StatusOr<std::string> ReadAll(absl::string_view id);
+};
+
+// The artifact store's keys kept as vault secrets, so artifacts are encrypted
+// with keys the vault protects (and rotates): every version of the secret at
+// `<prefix>/content-key` is one content-key version, `<prefix>/url-key` signs
+// URLs. Immutable after Load(); thread-safe. After Rotate(), Load() again and
+// reopen the ArtifactStore to write with the new key.
+class KOS_EXPORT VaultArtifactKeys {
+ public:
+  // Reads the keys, creating them on first use. `actor` is recorded in the
+  // vault's audit log.
+  static absl::StatusOr<std::unique_ptr<VaultArtifactKeys>> Load(
+      Vault* vault, absl::string_view actor = "service:artifacts",
+      absl::string_view prefix = "kv/system/artifacts");
+  // Adds a new content-key version; returns it.
+  static absl::StatusOr<uint32_t> Rotate(Vault* vault, absl::string_view actor = "service:artifacts",
+                                         absl::string_view prefix = "kv/system/artifacts");
+  // Sets content_key, content_key_version, key_lookup and url_key of `o`.
+  // The options then point into this object, which must outlive the store.
+  void Configure(ArtifactStoreOptions* o) const;
+  uint32_t current_version() const { return current_; }
+
+ private:
+  VaultArtifactKeys() = default;
+  std::map<uint32_t, SecretBytes> content_;
+  uint32_t current_ = 0;
+  SecretBytes url_key_;
 };
 
 }  // namespace kos

@@ -1,1 +1,1 @@
-kos_component(NAME artifact DEPS core store crypto LIBS PkgConfig::sodium)
+kos_component(NAME artifact DEPS core store crypto vault LIBS PkgConfig::sodium)
