@@ -16,7 +16,8 @@ const std::string& Message1K() {
 
 void BM_Ed25519Sign_Kos(benchmark::State& state) {
   Ed25519KeyPair kp = Ed25519KeyPair::Generate();
-  for (auto _ : state) benchmark::DoNotOptimize(kp.Sign("a 64-byte-ish task envelope payload ....."));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(kp.Sign("a 64-byte-ish task envelope payload ....."));
 }
 BENCHMARK(BM_Ed25519Sign_Kos);
 

@@ -59,8 +59,8 @@ void BM_BaselineQueue(benchmark::State& state) {
     cv.notify_all();
     for (auto& t : workers) t.join();
   }
-  state.counters["tasks/s"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
-                                                 benchmark::Counter::kIsRate);
+  state.counters["tasks/s"] =
+      benchmark::Counter(static_cast<double>(n) * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_BaselineQueue)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -122,7 +122,12 @@ void BM_KosDispatch(benchmark::State& state) {
   state.counters["tasks/s"] = total / dispatch_s;
   state.counters["accept_us"] = accept_s / total * 1e6;
 }
-BENCHMARK(BM_KosDispatch)->Args({10000, 0})->Args({10000, 1})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_KosDispatch)
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 }  // namespace
 }  // namespace kos

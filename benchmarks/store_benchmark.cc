@@ -65,7 +65,8 @@ class Raw {
         begin_(db_, "BEGIN IMMEDIATE"),
         commit_(db_, "COMMIT"),
         last_seq_(db_, "SELECT value FROM meta WHERE name = 'last_sequence'"),
-        get_version_(db_, "SELECT version, expires_ms FROM records WHERE collection = ?1 AND key = ?2"),
+        get_version_(db_,
+                     "SELECT version, expires_ms FROM records WHERE collection = ?1 AND key = ?2"),
         upsert_(db_,
                 "INSERT OR REPLACE INTO records (collection, key, value, version, sequence, "
                 "updated_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"),
@@ -216,7 +217,8 @@ void BM_KosPutBatch100(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<kos::WriteOp> ops;
     ops.reserve(100);
-    for (int j = 0; j < 100; ++j) ops.push_back(kos::WriteOp::Put(kCollection, Key(i++ % kKeySpace), value));
+    for (int j = 0; j < 100; ++j)
+      ops.push_back(kos::WriteOp::Put(kCollection, Key(i++ % kKeySpace), value));
     auto r = s->Commit(ops);
     if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
   }

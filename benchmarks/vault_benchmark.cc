@@ -89,7 +89,8 @@ BENCHMARK(BM_StorePut_Baseline)->Arg(0)->Arg(1);
 
 void BM_VaultGet(benchmark::State& state) {
   Env env(state.range(0));
-  for (int i = 0; i < kPaths; ++i) (void)env.vault->Put("bench", absl::StrCat("kv/bench/", i), kValue);
+  for (int i = 0; i < kPaths; ++i)
+    (void)env.vault->Put("bench", absl::StrCat("kv/bench/", i), kValue);
   int i = 0;
   for (auto _ : state) {
     auto r = env.vault->Get("bench", absl::StrCat("kv/bench/", i++ % kPaths));
@@ -104,7 +105,8 @@ BENCHMARK(BM_VaultGet)->Arg(0)->Arg(1);
 void BM_StoreGet_Baseline(benchmark::State& state) {
   Env env(state.range(0));
   const std::string record(250, 'x');
-  for (int i = 0; i < kPaths; ++i) (void)env.store->Put("bench", absl::StrCat("kv/bench/", i), record);
+  for (int i = 0; i < kPaths; ++i)
+    (void)env.store->Put("bench", absl::StrCat("kv/bench/", i), record);
   int i = 0;
   for (auto _ : state) {
     auto r = env.store->Get("bench", absl::StrCat("kv/bench/", i++ % kPaths));

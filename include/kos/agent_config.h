@@ -52,7 +52,8 @@ KOS_EXPORT absl::StatusOr<AgentProfile> ParseAgentProfile(absl::string_view json
 
 // Loads `<agents_dir>/manifest.json` and every profile it names. Errors name
 // the file and the key: `config/agents/kPlanner:dev.json: limits.timeout: ...`.
-KOS_EXPORT absl::StatusOr<std::vector<AgentProfile>> LoadAgentProfiles(absl::string_view agents_dir);
+KOS_EXPORT absl::StatusOr<std::vector<AgentProfile>> LoadAgentProfiles(
+    absl::string_view agents_dir);
 
 // Agent and profile names: a letter, then up to 63 letters, digits, '_' or '-'.
 KOS_EXPORT absl::Status ValidateAgentName(absl::string_view name);

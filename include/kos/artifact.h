@@ -34,9 +34,9 @@
 namespace kos {
 
 struct ArtifactInfo {
-  std::string name;          // display/file name: 1..255 bytes of UTF-8, no '/', '\\' or controls
+  std::string name;  // display/file name: 1..255 bytes of UTF-8, no '/', '\\' or controls
   std::string content_type = "application/octet-stream";
-  std::string owner;         // subject that pays the quota, e.g. "user:alice"
+  std::string owner;  // subject that pays the quota, e.g. "user:alice"
   std::map<std::string, std::string> tags;
   // If set, the upload fails (and leaves nothing) unless the plaintext's
   // BLAKE2b-256, in lowercase hex, equals this.
@@ -147,7 +147,8 @@ class KOS_EXPORT VaultArtifactKeys {
       Vault* vault, absl::string_view actor = "service:artifacts",
       absl::string_view prefix = "kv/system/artifacts");
   // Adds a new content-key version; returns it.
-  static absl::StatusOr<uint32_t> Rotate(Vault* vault, absl::string_view actor = "service:artifacts",
+  static absl::StatusOr<uint32_t> Rotate(Vault* vault,
+                                         absl::string_view actor = "service:artifacts",
                                          absl::string_view prefix = "kv/system/artifacts");
   // Sets content_key, content_key_version, key_lookup and url_key of `o`.
   // The options then point into this object, which must outlive the store.

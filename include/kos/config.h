@@ -34,7 +34,7 @@ KOS_EXPORT const char* EnvironmentName(Environment e);
 
 struct LoggingConfig {
   LogLevel level = LogLevel::kInfo;
-  std::string format = "json";    // json | text
+  std::string format = "json";     // json | text
   std::string rotation = "daily";  // daily | weekly
 };
 

@@ -37,9 +37,9 @@ KOS_EXPORT absl::Status CryptoInit();
 // A heap buffer for key material. Zeroed (sodium_memzero) on destruction and
 // when moved from. Not mlock()ed: page locks do not nest, so unlocking one
 // small heap buffer would unlock its neighbours on the same page; protect
-// against swap at the system level (encrypted swap or mlockall). Move-only, so a secret is never copied by accident; Clone() copies
-// explicitly. Streaming it (or AbslStringify) prints "[redacted N bytes]",
-// never the content. Not thread-safe for concurrent mutation (like std::string).
+// against swap at the system level (encrypted swap or mlockall). Move-only, so a secret is never
+// copied by accident; Clone() copies explicitly. Streaming it (or AbslStringify) prints "[redacted
+// N bytes]", never the content. Not thread-safe for concurrent mutation (like std::string).
 class KOS_EXPORT SecretBytes {
  public:
   SecretBytes() = default;
@@ -286,8 +286,8 @@ using SealKeyLookup = std::function<absl::StatusOr<const SecretBytes*>(uint32_t 
 // Decrypts a Seal() blob, choosing the key through `lookup`. Errors:
 // INVALID_ARGUMENT for a malformed/truncated blob, the lookup's own error for
 // an unknown key version, UNAUTHENTICATED if authentication fails.
-KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SealKeyLookup& lookup,
-                                            absl::string_view sealed, absl::string_view aad);
+KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SealKeyLookup& lookup, absl::string_view sealed,
+                                            absl::string_view aad);
 // Open() with a single key, which must belong to the blob's key version
 // (NOT_FOUND otherwise).
 KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SecretBytes& key, uint32_t key_version,

@@ -102,8 +102,7 @@ class KOS_EXPORT MetricsRegistry {
  private:
   struct Family;
   absl::StatusOr<Family*> GetFamily(absl::string_view name, absl::string_view help, int type,
-                                    const MetricLabels& labels)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                    const MetricLabels& labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Family>> families_ ABSL_GUARDED_BY(mu_);

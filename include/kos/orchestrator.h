@@ -52,8 +52,8 @@
 namespace kos {
 
 enum class TaskState {
-  kWaiting,         // dependencies not finished
-  kQueued,          // ready, waiting for a worker
+  kWaiting,  // dependencies not finished
+  kQueued,   // ready, waiting for a worker
   kRunning,
   kRetrying,        // failed an attempt; queued again after a backoff
   kAwaitingReview,  // handler succeeded; waiting for Approve/Reject
@@ -75,7 +75,7 @@ struct RetryPolicy {
   std::vector<absl::StatusCode> non_retryable = {
       absl::StatusCode::kInvalidArgument, absl::StatusCode::kPermissionDenied,
       absl::StatusCode::kUnauthenticated, absl::StatusCode::kFailedPrecondition,
-      absl::StatusCode::kNotFound, absl::StatusCode::kCancelled};
+      absl::StatusCode::kNotFound,        absl::StatusCode::kCancelled};
 };
 
 struct TaskInfo {
@@ -88,15 +88,15 @@ struct TaskInfo {
   int attempt = 0;  // attempts started so far
   int priority = 0;
   Json input = Json::object();
-  Json output;                 // handler result once succeeded
-  std::string error;           // last error message
-  std::string error_code;      // "DEADLINE_EXCEEDED", ...
+  Json output;             // handler result once succeeded
+  std::string error;       // last error message
+  std::string error_code;  // "DEADLINE_EXCEEDED", ...
   std::vector<std::string> depends_on;
   std::string idempotency_key;
   bool review = false;
-  std::string reviewer;        // who approved or rejected
+  std::string reviewer;  // who approved or rejected
   absl::Time created, updated;
-  absl::Time started = absl::InfinitePast();   // latest attempt
+  absl::Time started = absl::InfinitePast();  // latest attempt
   absl::Time finished = absl::InfinitePast();
   // W3C trace context: 32 hex trace id shared by a plan, 16 hex span ids.
   std::string trace_id, span_id, parent_span_id;

@@ -17,10 +17,10 @@
 #define KOS_STATUS_CONCAT_(a, b) KOS_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` (an absl::Status) is not OK.
-#define KOS_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::absl::Status kos_status_ = (expr);           \
-    if (!kos_status_.ok()) return kos_status_;     \
+#define KOS_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status kos_status_ = (expr);       \
+    if (!kos_status_.ok()) return kos_status_; \
   } while (0)
 
 // KOS_ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (an absl::StatusOr<T>);
@@ -29,8 +29,8 @@
 #define KOS_ASSIGN_OR_RETURN(lhs, expr) \
   KOS_ASSIGN_OR_RETURN_IMPL_(KOS_STATUS_CONCAT_(kos_statusor_, __LINE__), lhs, expr)
 
-#define KOS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                               \
+#define KOS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)    \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

@@ -15,11 +15,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kos/clock.h"
 #include "kos/export.h"
@@ -29,9 +29,9 @@ namespace kos {
 struct Record {
   std::string collection;
   std::string key;
-  std::string value;         // opaque bytes
-  uint64_t version = 0;      // >= 1 for a stored record
-  uint64_t sequence = 0;     // change-feed sequence of the write that made it
+  std::string value;      // opaque bytes
+  uint64_t version = 0;   // >= 1 for a stored record
+  uint64_t sequence = 0;  // change-feed sequence of the write that made it
   absl::Time updated = absl::InfinitePast();
   absl::Time expires = absl::InfiniteFuture();  // InfiniteFuture: never
 };
@@ -63,15 +63,15 @@ struct WriteResult {
 };
 
 struct ScanOptions {
-  std::string prefix;          // only keys starting with this
-  std::string page_token;      // from a previous ScanPage; "" starts at the beginning
-  size_t limit = 100;          // at most this many records per page (1..10000)
-  bool keys_only = false;      // leave Record::value empty
+  std::string prefix;      // only keys starting with this
+  std::string page_token;  // from a previous ScanPage; "" starts at the beginning
+  size_t limit = 100;      // at most this many records per page (1..10000)
+  bool keys_only = false;  // leave Record::value empty
 };
 
 struct ScanPage {
-  std::vector<Record> records;   // in ascending key order (bytewise)
-  std::string next_page_token;   // "" when there are no more
+  std::vector<Record> records;  // in ascending key order (bytewise)
+  std::string next_page_token;  // "" when there are no more
 };
 
 // One entry of the change feed.

@@ -57,9 +57,9 @@ struct LogQuery {
 
 struct AlertRule {
   enum class Comparison { kGreater, kGreaterOrEqual, kLess, kLessOrEqual };
-  std::string name;           // e.g. "login_failures_burst"
-  std::string metric;         // metric family name
-  MetricLabels labels;        // empty: sum over all label sets
+  std::string name;     // e.g. "login_failures_burst"
+  std::string metric;   // metric family name
+  MetricLabels labels;  // empty: sum over all label sets
   Comparison comparison = Comparison::kGreater;
   double threshold = 0;
   // Zero: compare the current value. Positive: compare the increase of the

@@ -164,8 +164,7 @@ class KOS_EXPORT Vault {
   // soft-deleted or destroyed (the message says which); FAILED_PRECONDITION
   // if its data key is wrapped with a retired keyring version; DATA_LOSS if
   // the ciphertext fails authentication.
-  absl::StatusOr<Secret> Get(absl::string_view actor, absl::string_view path,
-                             uint64_t version = 0);
+  absl::StatusOr<Secret> Get(absl::string_view actor, absl::string_view path, uint64_t version = 0);
   absl::StatusOr<Json> GetJson(absl::string_view actor, absl::string_view path,
                                uint64_t version = 0);
 
@@ -185,8 +184,7 @@ class KOS_EXPORT Vault {
   absl::Status UpdateMetadata(absl::string_view actor, absl::string_view path,
                               const VaultMetadataUpdate& update);
   // Paths starting with `prefix` ("" lists everything), ascending.
-  absl::StatusOr<std::vector<std::string>> List(absl::string_view actor,
-                                                absl::string_view prefix);
+  absl::StatusOr<std::vector<std::string>> List(absl::string_view actor, absl::string_view prefix);
 
   // ---- Keyring
 

@@ -35,13 +35,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--host") o.host = next("--host");
-    else if (a == "--port") o.port = std::atoi(next("--port"));
-    else if (a == "--data") o.data_dir = next("--data");
-    else if (a == "--config") o.config_dir = next("--config");
-    else if (a == "--logs") o.logs_dir = next("--logs");
-    else if (a == "--store") o.store_uri = next("--store");
-    else if (a == "--threads") o.threads = std::atoi(next("--threads"));
+    if (a == "--host")
+      o.host = next("--host");
+    else if (a == "--port")
+      o.port = std::atoi(next("--port"));
+    else if (a == "--data")
+      o.data_dir = next("--data");
+    else if (a == "--config")
+      o.config_dir = next("--config");
+    else if (a == "--logs")
+      o.logs_dir = next("--logs");
+    else if (a == "--store")
+      o.store_uri = next("--store");
+    else if (a == "--threads")
+      o.threads = std::atoi(next("--threads"));
     else if (a == "--help" || a == "-h") {
       Usage();
       return 0;

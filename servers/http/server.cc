@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   if (uri.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options.data_dir, ec);
-    uri = absl::StrCat("sqlite://", std::filesystem::absolute(options.data_dir).string(), "/kos.db");
+    uri =
+        absl::StrCat("sqlite://", std::filesystem::absolute(options.data_dir).string(), "/kos.db");
   }
   KOS_ASSIGN_OR_RETURN(s->store, OpenStore(uri));
   JsonlFileSinkOptions lo;
@@ -89,7 +90,8 @@ void HttpServer::InstallRoutes() {
   });
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    std::string id = req.has_header("X-Request-Id") ? req.get_header_value("X-Request-Id") : NewId();
+    std::string id =
+        req.has_header("X-Request-Id") ? req.get_header_value("X-Request-Id") : NewId();
     if (id.size() > 128) id = NewId();
     res.set_header("X-Request-Id", id);
     return httplib::Server::HandlerResponse::Unhandled;
@@ -101,7 +103,8 @@ void HttpServer::InstallRoutes() {
   http.Get("/ready", [s](const httplib::Request&, httplib::Response& res) {
     auto seq = s->store->LastSequence();
     if (!seq.ok()) {
-      SendError(res, absl::UnavailableError(absl::StrCat("store not ready: ", seq.status().message())));
+      SendError(res,
+                absl::UnavailableError(absl::StrCat("store not ready: ", seq.status().message())));
       return;
     }
     SendJson(res, 200, {{"status", "ready"}, {"store_sequence", *seq}});
@@ -120,16 +123,21 @@ void HttpServer::InstallRoutes() {
     // Only fill in bodies for errors no handler described.
     if (!res.body.empty()) return;
     absl::Status st;
-    if (res.status == 404) st = absl::NotFoundError(absl::StrCat("no route for ", req.method, " ", req.path));
-    else if (res.status == 413) st = absl::InvalidArgumentError("request body too large");
-    else if (res.status == 400) st = absl::InvalidArgumentError("malformed request");
-    else st = absl::UnknownError(absl::StrCat("HTTP ", res.status));
+    if (res.status == 404)
+      st = absl::NotFoundError(absl::StrCat("no route for ", req.method, " ", req.path));
+    else if (res.status == 413)
+      st = absl::InvalidArgumentError("request body too large");
+    else if (res.status == 400)
+      st = absl::InvalidArgumentError("malformed request");
+    else
+      st = absl::UnknownError(absl::StrCat("HTTP ", res.status));
     res.set_content(ErrorBody(st), "application/json");
   });
-  http.set_exception_handler([s](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    s->log->Error("http.handler_exception");
-    SendError(res, absl::InternalError("internal error"));
-  });
+  http.set_exception_handler(
+      [s](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        s->log->Error("http.handler_exception");
+        SendError(res, absl::InternalError("internal error"));
+      });
   http.set_logger([s](const httplib::Request& req, const httplib::Response& res) {
     auto c = s->metrics.GetCounter("http_requests_total", "HTTP requests by status class.",
                                    {{"code", absl::StrCat(res.status / 100, "xx")}});

@@ -1,5 +1,3 @@
-#include "kos/artifact.h"
-
 #include <sodium.h>
 
 #include <cstring>
@@ -7,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kos/artifact.h"
 #include "kos/id.h"
 #include "kos/json.h"
 #include "kos/status.h"
@@ -19,9 +18,12 @@ ArtifactStore::~ArtifactStore() = default;
 
 const char* ArtifactOpName(ArtifactOp op) {
   switch (op) {
-    case ArtifactOp::kRead: return "read";
-    case ArtifactOp::kWrite: return "write";
-    case ArtifactOp::kDelete: return "delete";
+    case ArtifactOp::kRead:
+      return "read";
+    case ArtifactOp::kWrite:
+      return "write";
+    case ArtifactOp::kDelete:
+      return "delete";
   }
   return "read";
 }
@@ -82,11 +84,13 @@ absl::Status ValidateInfo(const ArtifactInfo& info) {
     return absl::InvalidArgumentError("content type must look like 'type/subtype'");
   }
   for (unsigned char c : ct) {
-    if (c < 0x20 || c >= 0x7f) return absl::InvalidArgumentError("content type must be printable ASCII");
+    if (c < 0x20 || c >= 0x7f)
+      return absl::InvalidArgumentError("content type must be printable ASCII");
   }
   if (info.tags.size() > 32) return absl::InvalidArgumentError("at most 32 tags per artifact");
   for (const auto& [k, v] : info.tags) {
-    if (k.empty() || k.size() > 64) return absl::InvalidArgumentError("tag names must be 1..64 bytes");
+    if (k.empty() || k.size() > 64)
+      return absl::InvalidArgumentError("tag names must be 1..64 bytes");
     for (char c : k) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr("_.-", c)) {
         return absl::InvalidArgumentError("tag names may only hold letters, digits and _.-");
@@ -212,13 +216,13 @@ class StoreImpl final : public ArtifactStore {
     KOS_RETURN_IF_ERROR(ValidateInfo(info));
     KOS_ASSIGN_OR_RETURN(uint64_t used, Usage(info.owner));
     if (used >= o_.owner_quota_bytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("owner '", info.owner, "' has used its quota of ", o_.owner_quota_bytes, " bytes"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "owner '", info.owner, "' has used its quota of ", o_.owner_quota_bytes, " bytes"));
     }
     std::string object = NewId();
     KOS_ASSIGN_OR_RETURN(auto blob, o_.blobs->NewWriter(BlobKey(object)));
-    return std::unique_ptr<ArtifactWriter>(new WriterImpl(this, info, std::move(blob), object,
-                                                          address_key_, o_.owner_quota_bytes - used));
+    return std::unique_ptr<ArtifactWriter>(new WriterImpl(
+        this, info, std::move(blob), object, address_key_, o_.owner_quota_bytes - used));
   }
 
   absl::StatusOr<ArtifactMetadata> Get(absl::string_view id) override {
@@ -230,7 +234,8 @@ class StoreImpl final : public ArtifactStore {
     std::string object;
     KOS_ASSIGN_OR_RETURN(ArtifactMetadata m, Load(id, &object, nullptr));
     KOS_ASSIGN_OR_RETURN(auto blob, o_.blobs->NewReader(BlobKey(object)));
-    return std::unique_ptr<ArtifactReader>(new ReaderImpl(this, std::move(m), object, std::move(blob)));
+    return std::unique_ptr<ArtifactReader>(
+        new ReaderImpl(this, std::move(m), object, std::move(blob)));
   }
 
   absl::StatusOr<ArtifactPage> List(absl::string_view owner, absl::string_view page_token,
@@ -272,8 +277,8 @@ class StoreImpl final : public ArtifactStore {
         absl::SimpleAtoi(usage->value, &used);
         usage_version = usage->version;
       }
-      ops.push_back(WriteOp::Put(kUsage, m.info.owner, absl::StrCat(used > m.size ? used - m.size : 0),
-                                 usage_version));
+      ops.push_back(WriteOp::Put(kUsage, m.info.owner,
+                                 absl::StrCat(used > m.size ? used - m.size : 0), usage_version));
       // Drop one reference to the content; the last reference frees the blob.
       bool free_blob = false;
       auto obj = o_.store->Get(kObjects, address);
@@ -306,15 +311,16 @@ class StoreImpl final : public ArtifactStore {
     if (absl::IsNotFound(r.status())) return 0;
     KOS_RETURN_IF_ERROR(r.status());
     uint64_t v = 0;
-    if (!absl::SimpleAtoi(r->value, &v)) return absl::DataLossError("artifact usage record is malformed");
+    if (!absl::SimpleAtoi(r->value, &v))
+      return absl::DataLossError("artifact usage record is malformed");
     return v;
   }
 
   absl::StatusOr<std::string> SignUrl(absl::string_view id, ArtifactOp op,
                                       absl::Duration ttl) override {
     if (ttl <= absl::ZeroDuration() || ttl > o_.max_url_ttl) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("signed URL lifetime must be in (0, ", absl::FormatDuration(o_.max_url_ttl), "]"));
+      return absl::InvalidArgumentError(absl::StrCat("signed URL lifetime must be in (0, ",
+                                                     absl::FormatDuration(o_.max_url_ttl), "]"));
     }
     KOS_RETURN_IF_ERROR(Get(id).status());
     Json claims = {{"a", std::string(id)},
@@ -365,8 +371,9 @@ class StoreImpl final : public ArtifactStore {
       }
       if (used + m.size > o_.owner_quota_bytes) {
         (void)o_.blobs->Delete(BlobKey(object));
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "owner '", m.info.owner, "' would exceed its quota of ", o_.owner_quota_bytes, " bytes"));
+        return absl::ResourceExhaustedError(absl::StrCat("owner '", m.info.owner,
+                                                         "' would exceed its quota of ",
+                                                         o_.owner_quota_bytes, " bytes"));
       }
       ops.push_back(WriteOp::Put(kUsage, m.info.owner, absl::StrCat(used + m.size), usage_version));
       std::string stored_object = object;
@@ -379,12 +386,13 @@ class StoreImpl final : public ArtifactStore {
         ops.push_back(WriteOp::Put(kObjects, address, DumpJson(oj), existing->version));
         duplicate = true;
       } else if (absl::IsNotFound(existing.status())) {
-        ops.push_back(WriteOp::Put(kObjects, address,
-                                   DumpJson({{"object", object}, {"refs", 1}, {"size", m.size}}), 0));
+        ops.push_back(WriteOp::Put(
+            kObjects, address, DumpJson({{"object", object}, {"refs", 1}, {"size", m.size}}), 0));
       } else {
         return existing.status();
       }
-      ops.push_back(WriteOp::Put(kArtifacts, m.id, DumpJson(InfoToJson(m, stored_object, address)), 0));
+      ops.push_back(
+          WriteOp::Put(kArtifacts, m.id, DumpJson(InfoToJson(m, stored_object, address)), 0));
       ops.push_back(WriteOp::Put(kByOwner, absl::StrCat(m.info.owner, "/", m.id), m.id, 0));
       auto committed = o_.store->Commit(ops);
       if (absl::IsFailedPrecondition(committed.status())) continue;
@@ -400,7 +408,9 @@ class StoreImpl final : public ArtifactStore {
     return absl::AbortedError("artifact commit kept conflicting with concurrent writers");
   }
 
-  static std::string BlobKey(absl::string_view object) { return absl::StrCat("artifacts/", object); }
+  static std::string BlobKey(absl::string_view object) {
+    return absl::StrCat("artifacts/", object);
+  }
 
  private:
   absl::StatusOr<ArtifactMetadata> Load(absl::string_view id, std::string* object,
@@ -423,7 +433,10 @@ class StoreImpl final : public ArtifactStore {
 
 WriterImpl::WriterImpl(StoreImpl* store, ArtifactInfo info, std::unique_ptr<BlobWriter> blob,
                        std::string object, const SecretBytes& address_key, uint64_t quota_left)
-    : store_(store), info_(std::move(info)), blob_(std::move(blob)), object_(std::move(object)),
+    : store_(store),
+      info_(std::move(info)),
+      blob_(std::move(blob)),
+      object_(std::move(object)),
       quota_left_(quota_left) {
   crypto_generichash_init(&hash_, nullptr, 0, 32);
   crypto_generichash_init(&address_, address_key.data(), address_key.size(), 32);
@@ -456,8 +469,10 @@ absl::Status WriterImpl::Append(absl::string_view data) {
     return error_;
   }
   size_ += data.size();
-  crypto_generichash_update(&hash_, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  crypto_generichash_update(&address_, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  crypto_generichash_update(&hash_, reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size());
+  crypto_generichash_update(&address_, reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size());
   buffer_.append(data.data(), data.size());
   // Hold back one full chunk: only Commit() knows which chunk is the last.
   size_t consumed = 0;
@@ -553,7 +568,8 @@ absl::Status ReaderImpl::NextChunk() {
 absl::StatusOr<size_t> ReaderImpl::Read(char* buf, size_t n) {
   while (offset_ == plain_.size()) {
     if (saw_last_) {
-      if (delivered_ != meta_.size) return absl::DataLossError("artifact size does not match metadata");
+      if (delivered_ != meta_.size)
+        return absl::DataLossError("artifact size does not match metadata");
       return 0;
     }
     KOS_RETURN_IF_ERROR(NextChunk());

@@ -28,9 +28,8 @@ absl::StatusOr<uint64_t> Ensure(Vault* vault, absl::string_view actor, const std
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VaultArtifactKeys>> VaultArtifactKeys::Load(Vault* vault,
-                                                                           absl::string_view actor,
-                                                                           absl::string_view prefix) {
+absl::StatusOr<std::unique_ptr<VaultArtifactKeys>> VaultArtifactKeys::Load(
+    Vault* vault, absl::string_view actor, absl::string_view prefix) {
   if (vault == nullptr) return absl::InvalidArgumentError("VaultArtifactKeys needs a vault");
   std::string content_path = absl::StrCat(prefix, "/content-key");
   std::string url_path = absl::StrCat(prefix, "/url-key");
@@ -42,12 +41,14 @@ absl::StatusOr<std::unique_ptr<VaultArtifactKeys>> VaultArtifactKeys::Load(Vault
     auto s = vault->Get(actor, content_path, v.version);
     if (!s.ok()) continue;  // destroyed versions cannot decrypt anything any more
     if (s->value.size() != kAeadKeyBytes) {
-      return absl::DataLossError(absl::StrCat(content_path, " version ", v.version, " is not a 32-byte key"));
+      return absl::DataLossError(
+          absl::StrCat(content_path, " version ", v.version, " is not a 32-byte key"));
     }
     keys->content_[static_cast<uint32_t>(v.version)] = std::move(s->value);
   }
   if (!keys->content_.count(static_cast<uint32_t>(latest))) {
-    return absl::FailedPreconditionError(absl::StrCat("the latest ", content_path, " is not readable"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the latest ", content_path, " is not readable"));
   }
   keys->current_ = static_cast<uint32_t>(latest);
   KOS_ASSIGN_OR_RETURN(Secret url, vault->Get(actor, url_path));
@@ -71,7 +72,8 @@ void VaultArtifactKeys::Configure(ArtifactStoreOptions* o) const {
   o->key_lookup = [this](uint32_t version) -> absl::StatusOr<const SecretBytes*> {
     auto it = content_.find(version);
     if (it == content_.end()) {
-      return absl::NotFoundError(absl::StrCat("artifact content key version ", version, " is not available"));
+      return absl::NotFoundError(
+          absl::StrCat("artifact content key version ", version, " is not available"));
     }
     return &it->second;
   };

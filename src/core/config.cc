@@ -21,9 +21,12 @@ namespace kos {
 
 const char* EnvironmentName(Environment e) {
   switch (e) {
-    case Environment::kDevelopment: return "development";
-    case Environment::kStaging: return "staging";
-    case Environment::kProduction: return "production";
+    case Environment::kDevelopment:
+      return "development";
+    case Environment::kStaging:
+      return "staging";
+    case Environment::kProduction:
+      return "production";
   }
   return "development";
 }
@@ -50,16 +53,22 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
   }
   std::string unit(absl::StripAsciiWhitespace(t.substr(i)));
   uint64_t mult;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KIB") mult = 1ULL << 10;
-  else if (unit == "M" || unit == "MB" || unit == "MIB") mult = 1ULL << 20;
-  else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1ULL << 30;
-  else if (unit == "T" || unit == "TB" || unit == "TIB") mult = 1ULL << 40;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB")
+    mult = 1ULL << 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB")
+    mult = 1ULL << 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB")
+    mult = 1ULL << 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB")
+    mult = 1ULL << 40;
   else {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "' has an unknown size unit '", unit, "' (B, KB, MB, GB, TB)"));
   }
-  if (n > UINT64_MAX / mult) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
+  if (n > UINT64_MAX / mult)
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
   return n * mult;
 }
 
@@ -96,14 +105,16 @@ class Parser {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (allowed.count(it.key()) == 0) {
         std::string full = path.empty() ? it.key() : absl::StrCat(path, ".", it.key());
-        return Error(full, absl::StrCat("unknown key (allowed: ", absl::StrJoin(allowed, ", "), ")"));
+        return Error(full,
+                     absl::StrCat("unknown key (allowed: ", absl::StrJoin(allowed, ", "), ")"));
       }
     }
     return absl::OkStatus();
   }
 
   absl::Status Bool(const Json& v, absl::string_view key, bool* out) const {
-    if (!v.is_boolean()) return Error(key, absl::StrCat("expected true or false, got ", JsonTypeName(v)));
+    if (!v.is_boolean())
+      return Error(key, absl::StrCat("expected true or false, got ", JsonTypeName(v)));
     *out = v.get<bool>();
     return absl::OkStatus();
   }
@@ -141,9 +152,10 @@ absl::Status CheckKeyReference(absl::string_view ref, absl::string_view where) {
   if (absl::StartsWith(ref, "env:") && ref.size() > 4) return absl::OkStatus();
   if (absl::StartsWith(ref, "file:") && ref.size() > 5) return absl::OkStatus();
   // The message must not echo the value: it may be the key itself.
-  return absl::InvalidArgumentError(absl::StrCat(
-      where, ": must be a reference 'env:NAME' or 'file:PATH', not the key itself "
-             "(the value given was not shown)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(where,
+                   ": must be a reference 'env:NAME' or 'file:PATH', not the key itself "
+                   "(the value given was not shown)"));
 }
 
 absl::Status ApplyEnv(const EnvMap& env, SystemConfig* c) {
@@ -158,9 +170,12 @@ absl::Status ApplyEnv(const EnvMap& env, SystemConfig* c) {
     const std::string* v = get(name);
     if (v == nullptr) return absl::OkStatus();
     std::string s = absl::AsciiStrToLower(*v);
-    if (s == "1" || s == "true" || s == "yes") *out = true;
-    else if (s == "0" || s == "false" || s == "no") *out = false;
-    else return env_error(name, absl::StrCat("expected true or false, got '", *v, "'"));
+    if (s == "1" || s == "true" || s == "yes")
+      *out = true;
+    else if (s == "0" || s == "false" || s == "no")
+      *out = false;
+    else
+      return env_error(name, absl::StrCat("expected true or false, got '", *v, "'"));
     return absl::OkStatus();
   };
   auto parse_duration = [&](const char* name, absl::Duration* out) -> absl::Status {
@@ -168,16 +183,24 @@ absl::Status ApplyEnv(const EnvMap& env, SystemConfig* c) {
     if (v == nullptr) return absl::OkStatus();
     int64_t s;
     absl::Duration d;
-    if (absl::SimpleAtoi(*v, &s) && s > 0) *out = absl::Seconds(s);
-    else if (absl::ParseDuration(*v, &d) && d > absl::ZeroDuration()) *out = d;
-    else return env_error(name, absl::StrCat("expected a positive duration, got '", *v, "'"));
+    if (absl::SimpleAtoi(*v, &s) && s > 0)
+      *out = absl::Seconds(s);
+    else if (absl::ParseDuration(*v, &d) && d > absl::ZeroDuration())
+      *out = d;
+    else
+      return env_error(name, absl::StrCat("expected a positive duration, got '", *v, "'"));
     return absl::OkStatus();
   };
   if (const std::string* v = get("KOS_ENVIRONMENT")) {
-    if (*v == "development") c->environment = Environment::kDevelopment;
-    else if (*v == "staging") c->environment = Environment::kStaging;
-    else if (*v == "production") c->environment = Environment::kProduction;
-    else return env_error("KOS_ENVIRONMENT", absl::StrCat("expected development, staging or production, got '", *v, "'"));
+    if (*v == "development")
+      c->environment = Environment::kDevelopment;
+    else if (*v == "staging")
+      c->environment = Environment::kStaging;
+    else if (*v == "production")
+      c->environment = Environment::kProduction;
+    else
+      return env_error("KOS_ENVIRONMENT",
+                       absl::StrCat("expected development, staging or production, got '", *v, "'"));
   }
   KOS_RETURN_IF_ERROR(parse_bool("KOS_DEBUG", &c->debug));
   if (const std::string* v = get("KOS_LOG_LEVEL")) {
@@ -190,7 +213,8 @@ absl::Status ApplyEnv(const EnvMap& env, SystemConfig* c) {
     c->logging.format = *v;
   }
   if (const std::string* v = get("KOS_LOG_ROTATION")) {
-    if (*v != "daily" && *v != "weekly") return env_error("KOS_LOG_ROTATION", "expected daily or weekly");
+    if (*v != "daily" && *v != "weekly")
+      return env_error("KOS_LOG_ROTATION", "expected daily or weekly");
     c->logging.rotation = *v;
   }
   KOS_RETURN_IF_ERROR(parse_bool("KOS_REQUIRE_AUTH", &c->security.require_auth));
@@ -202,7 +226,8 @@ absl::Status ApplyEnv(const EnvMap& env, SystemConfig* c) {
   if (const std::string* v = get("KOS_AGENTS_MAX_CONCURRENT")) {
     int n;
     if (!absl::SimpleAtoi(*v, &n) || n < 1 || n > 100000) {
-      return env_error("KOS_AGENTS_MAX_CONCURRENT", absl::StrCat("expected an integer 1..100000, got '", *v, "'"));
+      return env_error("KOS_AGENTS_MAX_CONCURRENT",
+                       absl::StrCat("expected an integer 1..100000, got '", *v, "'"));
     }
     c->agents.max_concurrent = n;
   }
@@ -233,20 +258,26 @@ absl::StatusOr<SystemConfig> ParseSystemConfig(absl::string_view text, absl::str
   const Json& j = *parsed;
   Parser p(source);
   SystemConfig c;
-  KOS_RETURN_IF_ERROR(
-      p.CheckKeys(j, "", {"environment", "debug", "logging", "security", "agents", "version", "name"}));
+  KOS_RETURN_IF_ERROR(p.CheckKeys(
+      j, "", {"environment", "debug", "logging", "security", "agents", "version", "name"}));
   if (j.contains("environment")) {
     std::string e;
     KOS_RETURN_IF_ERROR(p.String(j["environment"], "environment", &e));
-    if (e == "development") c.environment = Environment::kDevelopment;
-    else if (e == "staging") c.environment = Environment::kStaging;
-    else if (e == "production") c.environment = Environment::kProduction;
-    else return p.Error("environment", absl::StrCat("expected development, staging or production, got '", e, "'"));
+    if (e == "development")
+      c.environment = Environment::kDevelopment;
+    else if (e == "staging")
+      c.environment = Environment::kStaging;
+    else if (e == "production")
+      c.environment = Environment::kProduction;
+    else
+      return p.Error("environment",
+                     absl::StrCat("expected development, staging or production, got '", e, "'"));
   }
   if (j.contains("debug")) KOS_RETURN_IF_ERROR(p.Bool(j["debug"], "debug", &c.debug));
   if (j.contains("logging")) {
     const Json& l = j["logging"];
-    KOS_RETURN_IF_ERROR(p.CheckKeys(l, "logging", {"level", "format", "rotation", "retentionDays"}));
+    KOS_RETURN_IF_ERROR(
+        p.CheckKeys(l, "logging", {"level", "format", "rotation", "retentionDays"}));
     if (l.contains("level")) {
       std::string s;
       KOS_RETURN_IF_ERROR(p.String(l["level"], "logging.level", &s));
@@ -257,49 +288,58 @@ absl::StatusOr<SystemConfig> ParseSystemConfig(absl::string_view text, absl::str
     if (l.contains("format")) {
       KOS_RETURN_IF_ERROR(p.String(l["format"], "logging.format", &c.logging.format));
       if (c.logging.format != "json" && c.logging.format != "text") {
-        return p.Error("logging.format", absl::StrCat("expected json or text, got '", c.logging.format, "'"));
+        return p.Error("logging.format",
+                       absl::StrCat("expected json or text, got '", c.logging.format, "'"));
       }
     }
     if (l.contains("rotation")) {
       KOS_RETURN_IF_ERROR(p.String(l["rotation"], "logging.rotation", &c.logging.rotation));
       if (c.logging.rotation != "daily" && c.logging.rotation != "weekly") {
-        return p.Error("logging.rotation", absl::StrCat("expected daily or weekly, got '", c.logging.rotation, "'"));
+        return p.Error("logging.rotation",
+                       absl::StrCat("expected daily or weekly, got '", c.logging.rotation, "'"));
       }
     }
   }
   if (j.contains("security")) {
     const Json& s = j["security"];
-    KOS_RETURN_IF_ERROR(p.CheckKeys(s, "security", {"requireAuth", "encryptionKey", "sessionTimeout"}));
+    KOS_RETURN_IF_ERROR(
+        p.CheckKeys(s, "security", {"requireAuth", "encryptionKey", "sessionTimeout"}));
     if (s.contains("requireAuth")) {
-      KOS_RETURN_IF_ERROR(p.Bool(s["requireAuth"], "security.requireAuth", &c.security.require_auth));
+      KOS_RETURN_IF_ERROR(
+          p.Bool(s["requireAuth"], "security.requireAuth", &c.security.require_auth));
     }
     if (s.contains("encryptionKey")) {
       if (!s["encryptionKey"].is_string()) {
-        return p.Error("security.encryptionKey",
-                       absl::StrCat("expected a reference string, got ", JsonTypeName(s["encryptionKey"])));
+        return p.Error("security.encryptionKey", absl::StrCat("expected a reference string, got ",
+                                                              JsonTypeName(s["encryptionKey"])));
       }
       std::string ref = s["encryptionKey"].get<std::string>();
       KOS_RETURN_IF_ERROR(CheckKeyReference(ref, absl::StrCat(source, ": security.encryptionKey")));
       c.security.encryption_key_ref = ref;
     }
     if (s.contains("sessionTimeout")) {
-      KOS_RETURN_IF_ERROR(p.Duration(s["sessionTimeout"], "security.sessionTimeout", &c.security.session_timeout));
+      KOS_RETURN_IF_ERROR(
+          p.Duration(s["sessionTimeout"], "security.sessionTimeout", &c.security.session_timeout));
     }
   }
   if (j.contains("agents")) {
     const Json& a = j["agents"];
-    KOS_RETURN_IF_ERROR(p.CheckKeys(a, "agents", {"maxConcurrent", "defaultTimeout", "memoryLimit"}));
+    KOS_RETURN_IF_ERROR(
+        p.CheckKeys(a, "agents", {"maxConcurrent", "defaultTimeout", "memoryLimit"}));
     if (a.contains("maxConcurrent")) {
       const Json& m = a["maxConcurrent"];
       if (!m.is_number_integer() && !m.is_number_unsigned()) {
-        return p.Error("agents.maxConcurrent", absl::StrCat("expected integer, got ", JsonTypeName(m)));
+        return p.Error("agents.maxConcurrent",
+                       absl::StrCat("expected integer, got ", JsonTypeName(m)));
       }
       int64_t n = m.get<int64_t>();
-      if (n < 1 || n > 100000) return p.Error("agents.maxConcurrent", absl::StrCat("expected 1..100000, got ", n));
+      if (n < 1 || n > 100000)
+        return p.Error("agents.maxConcurrent", absl::StrCat("expected 1..100000, got ", n));
       c.agents.max_concurrent = static_cast<int>(n);
     }
     if (a.contains("defaultTimeout")) {
-      KOS_RETURN_IF_ERROR(p.Duration(a["defaultTimeout"], "agents.defaultTimeout", &c.agents.default_timeout));
+      KOS_RETURN_IF_ERROR(
+          p.Duration(a["defaultTimeout"], "agents.defaultTimeout", &c.agents.default_timeout));
     }
     if (a.contains("memoryLimit")) {
       const Json& m = a["memoryLimit"];
@@ -310,7 +350,8 @@ absl::StatusOr<SystemConfig> ParseSystemConfig(absl::string_view text, absl::str
       } else if (m.is_number_unsigned() || (m.is_number_integer() && m.get<int64_t>() > 0)) {
         c.agents.memory_limit_bytes = m.get<uint64_t>();
       } else {
-        return p.Error("agents.memoryLimit", absl::StrCat("expected a size like \"512MB\", got ", JsonTypeName(m)));
+        return p.Error("agents.memoryLimit",
+                       absl::StrCat("expected a size like \"512MB\", got ", JsonTypeName(m)));
       }
     }
   }
@@ -355,7 +396,8 @@ absl::StatusOr<std::string> ResolveSecretReference(absl::string_view ref, const 
           "secret file '", path, "' is accessible by group or others; run: chmod 600 ", path));
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::PermissionDeniedError(absl::StrCat("cannot read secret file '", path, "'"));
+    if (!in)
+      return absl::PermissionDeniedError(absl::StrCat("cannot read secret file '", path, "'"));
     std::ostringstream ss;
     ss << in.rdbuf();
     std::string v = ss.str();

@@ -95,16 +95,25 @@ bool IsValidUtf8(absl::string_view s) {
 
 const char* JsonTypeName(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    case Json::value_t::binary: return "binary";
-    case Json::value_t::discarded: return "discarded";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "number";
+    case Json::value_t::binary:
+      return "binary";
+    case Json::value_t::discarded:
+      return "discarded";
   }
   return "unknown";
 }
@@ -117,8 +126,8 @@ std::string FieldPath(absl::string_view path, absl::string_view key) {
 
 absl::StatusOr<const Json*> Field(const Json& obj, absl::string_view key, absl::string_view path) {
   if (!obj.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path.empty() ? "document" : std::string(path), ": expected object, got ", JsonTypeName(obj)));
+    return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "document" : std::string(path),
+                                                   ": expected object, got ", JsonTypeName(obj)));
   }
   auto it = obj.find(std::string(key));
   if (it == obj.end()) {

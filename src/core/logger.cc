@@ -1,12 +1,12 @@
 #include "kos/logger.h"
 
+#include <zlib.h>
+
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <zlib.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -23,10 +23,14 @@ LogSink::~LogSink() = default;
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARNING";
-    case LogLevel::kError: return "ERROR";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARNING";
+    case LogLevel::kError:
+      return "ERROR";
   }
   return "INFO";
 }
@@ -63,8 +67,7 @@ std::string FormatLogRecordJson(const LogRecord& r) {
 Logger::Logger(LogSink* sink, std::string component, LogLevel min_level, Clock* clock)
     : sink_(sink), component_(std::move(component)), min_level_(min_level), clock_(clock) {}
 
-void Logger::Log(LogLevel level, absl::string_view event, Json fields,
-                 absl::string_view trace_id) {
+void Logger::Log(LogLevel level, absl::string_view event, Json fields, absl::string_view trace_id) {
   if (sink_ == nullptr || level < min_level_) return;
   LogRecord r;
   r.time = clock_->Now();
@@ -99,8 +102,8 @@ class JsonlFileSink::Impl {
     std::error_code ec;
     std::filesystem::create_directories(options_.directory, ec);
     if (ec) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot create log directory '",
-                                                      options_.directory, "': ", ec.message()));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create log directory '", options_.directory, "': ", ec.message()));
     }
     KOS_RETURN_IF_ERROR(OpenActive(options_.clock->Now()));
     thread_ = std::thread([this] { Run(); });
@@ -119,7 +122,8 @@ class JsonlFileSink::Impl {
   void Flush() {
     absl::MutexLock l(&mu_);
     uint64_t target = enqueued_total_locked();
-    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return written_ >= target || stopping_; };
+    auto done = [&]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return written_ >= target || stopping_; };
     mu_.Await(absl::Condition(&done));
   }
 
@@ -165,10 +169,11 @@ class JsonlFileSink::Impl {
   void Rotate(absl::Time now) {
     std::fclose(file_);
     file_ = nullptr;
-    std::string base = absl::StrCat(options_.directory, "/", options_.stem, "-",
-                                    absl::FormatCivilTime(file_day_));
+    std::string base =
+        absl::StrCat(options_.directory, "/", options_.stem, "-", absl::FormatCivilTime(file_day_));
     std::string target = base + ".jsonl";
-    for (int n = 1; std::filesystem::exists(target); ++n) target = absl::StrCat(base, ".", n, ".jsonl");
+    for (int n = 1; std::filesystem::exists(target); ++n)
+      target = absl::StrCat(base, ".", n, ".jsonl");
     std::error_code ec;
     std::filesystem::rename(ActivePath(), target, ec);
     if (!ec && options_.compress_rotated) Compress(target);
@@ -223,7 +228,9 @@ class JsonlFileSink::Impl {
       std::deque<std::string> batch;
       {
         absl::MutexLock l(&mu_);
-        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || stopping_;
+        };
         mu_.Await(absl::Condition(&ready));
         if (queue_.empty() && stopping_) return;
         batch.swap(queue_);

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace kos {
@@ -38,10 +38,14 @@ bool ValidName(absl::string_view n, bool allow_colon) {
 std::string EscapeLabel(absl::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -49,9 +53,12 @@ std::string EscapeLabel(absl::string_view v) {
 std::string EscapeHelp(absl::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -88,8 +95,7 @@ void Gauge::Add(double d) { AtomicAdd(value_, d); }
 double Gauge::Value() const { return value_.load(std::memory_order_relaxed); }
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(upper_bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
 }
 
@@ -143,9 +149,8 @@ absl::StatusOr<MetricsRegistry::Family*> MetricsRegistry::GetFamily(absl::string
     f->type = type;
     f->help = std::string(help);
   } else if (f->type != type) {
-    return absl::InvalidArgumentError(absl::StrCat("metric '", name, "' is already a ",
-                                                   kTypeNames[f->type], ", not a ",
-                                                   kTypeNames[type]));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric '", name, "' is already a ", kTypeNames[f->type], ", not a ", kTypeNames[type]));
   }
   return f.get();
 }
@@ -155,8 +160,7 @@ static MetricLabels Sorted(MetricLabels labels) {
   return labels;
 }
 
-absl::StatusOr<Counter*> MetricsRegistry::GetCounter(absl::string_view name,
-                                                     absl::string_view help,
+absl::StatusOr<Counter*> MetricsRegistry::GetCounter(absl::string_view name, absl::string_view help,
                                                      const MetricLabels& labels) {
   absl::MutexLock l(&mu_);
   auto f = GetFamily(name, help, kCounter, labels);
@@ -196,8 +200,7 @@ absl::StatusOr<Histogram*> MetricsRegistry::GetHistogram(absl::string_view name,
   return h.get();
 }
 
-absl::StatusOr<double> MetricsRegistry::Sample(absl::string_view name,
-                                              const MetricLabels& labels) {
+absl::StatusOr<double> MetricsRegistry::Sample(absl::string_view name, const MetricLabels& labels) {
   absl::MutexLock l(&mu_);
   auto it = families_.find(std::string(name));
   if (it == families_.end()) {
@@ -279,7 +282,8 @@ void CollectProcess(MetricsRegistry& r) {
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     if (f.size() > 21 && ticks > 0) {
       double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
-      auto c = r.GetGauge("process_cpu_seconds_total", "Total user and system CPU time in seconds.");
+      auto c =
+          r.GetGauge("process_cpu_seconds_total", "Total user and system CPU time in seconds.");
       if (c.ok()) (*c)->Set(cpu);
       double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
       auto m = r.GetGauge("process_resident_memory_bytes", "Resident memory size in bytes.");

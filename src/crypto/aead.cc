@@ -42,9 +42,9 @@ absl::Status CheckKeyAndNonce(AeadAlgorithm algorithm, const SecretBytes& key,
                                                    kAeadKeyBytes, " bytes, got ", key.size()));
   }
   if (nonce.size() != AeadNonceBytes(algorithm)) {
-    return absl::InvalidArgumentError(absl::StrCat(AeadAlgorithmName(algorithm),
-                                                   " nonce must be ", AeadNonceBytes(algorithm),
-                                                   " bytes, got ", nonce.size()));
+    return absl::InvalidArgumentError(absl::StrCat(AeadAlgorithmName(algorithm), " nonce must be ",
+                                                   AeadNonceBytes(algorithm), " bytes, got ",
+                                                   nonce.size()));
   }
   return absl::OkStatus();
 }
@@ -53,9 +53,9 @@ absl::Status CheckKeyAndNonce(AeadAlgorithm algorithm, const SecretBytes& key,
 using EncryptFn = int (*)(unsigned char*, unsigned long long*, const unsigned char*,
                           unsigned long long, const unsigned char*, unsigned long long,
                           const unsigned char*, const unsigned char*, const unsigned char*);
-using DecryptFn = int (*)(unsigned char*, unsigned long long*, unsigned char*,
-                          const unsigned char*, unsigned long long, const unsigned char*,
-                          unsigned long long, const unsigned char*, const unsigned char*);
+using DecryptFn = int (*)(unsigned char*, unsigned long long*, unsigned char*, const unsigned char*,
+                          unsigned long long, const unsigned char*, unsigned long long,
+                          const unsigned char*, const unsigned char*);
 
 EncryptFn EncryptFor(AeadAlgorithm a) {
   switch (a) {
@@ -88,8 +88,8 @@ absl::Status EncryptInto(AeadAlgorithm algorithm, const SecretBytes& key, absl::
   out->resize(offset + plaintext.size() + kAeadTagBytes);
   unsigned long long clen = 0;
   if (EncryptFor(algorithm)(reinterpret_cast<unsigned char*>(out->data()) + offset, &clen,
-                            U(plaintext), plaintext.size(), U(aad), aad.size(), nullptr,
-                            U(nonce), key.data()) != 0) {
+                            U(plaintext), plaintext.size(), U(aad), aad.size(), nullptr, U(nonce),
+                            key.data()) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(AeadAlgorithmName(algorithm), ": message too long"));
   }
@@ -102,8 +102,7 @@ absl::StatusOr<SecretBytes> DecryptChecked(AeadAlgorithm algorithm, const Secret
                                            absl::string_view aad) {
   if (ciphertext.size() < kAeadTagBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        AeadAlgorithmName(algorithm), " ciphertext shorter than its ", kAeadTagBytes,
-        "-byte tag"));
+        AeadAlgorithmName(algorithm), " ciphertext shorter than its ", kAeadTagBytes, "-byte tag"));
   }
   SecretBytes plain(ciphertext.size() - kAeadTagBytes);
   unsigned char empty = 0;
@@ -205,11 +204,12 @@ absl::StatusOr<SealedHeader> ParseSealedHeader(absl::string_view sealed) {
         absl::StrCat("sealed ciphertext has unknown algorithm id ", alg));
   }
   h.algorithm = static_cast<AeadAlgorithm>(alg);
-  for (int i = 2; i < 6; ++i) h.key_version = (h.key_version << 8) | static_cast<uint8_t>(sealed[i]);
+  for (int i = 2; i < 6; ++i)
+    h.key_version = (h.key_version << 8) | static_cast<uint8_t>(sealed[i]);
   if (sealed.size() < kHeaderFixedBytes + AeadNonceBytes(h.algorithm) + kAeadTagBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sealed ciphertext truncated: ", sealed.size(), " bytes is shorter than "
-                     "header, nonce and tag"));
+    return absl::InvalidArgumentError(absl::StrCat("sealed ciphertext truncated: ", sealed.size(),
+                                                   " bytes is shorter than "
+                                                   "header, nonce and tag"));
   }
   return h;
 }
@@ -234,8 +234,7 @@ absl::StatusOr<SecretBytes> Open(const SecretBytes& key, uint32_t key_version,
       [&](uint32_t v) -> absl::StatusOr<const SecretBytes*> {
         if (v != key_version) {
           return absl::NotFoundError(absl::StrCat("ciphertext is sealed with key version ", v,
-                                                  ", but the key given is version ",
-                                                  key_version));
+                                                  ", but the key given is version ", key_version));
         }
         return &key;
       },

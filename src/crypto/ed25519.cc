@@ -24,8 +24,8 @@ Ed25519KeyPair Ed25519KeyPair::Generate() {
 
 absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromSeed(absl::string_view seed) {
   if (seed.size() != crypto_sign_SEEDBYTES) {
-    return absl::InvalidArgumentError(absl::StrCat("Ed25519 seed must be ", crypto_sign_SEEDBYTES,
-                                                   " bytes, got ", seed.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Ed25519 seed must be ", crypto_sign_SEEDBYTES, " bytes, got ", seed.size()));
   }
   if (!crypto_internal::SodiumReady()) return CryptoInit();
   Ed25519KeyPair kp;
@@ -39,8 +39,7 @@ absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromSeed(absl::string_view seed) 
 absl::StatusOr<Ed25519KeyPair> Ed25519KeyPair::FromSeedBase64Url(absl::string_view seed_b64url) {
   auto seed = Base64UrlDecodeSecret(seed_b64url);
   if (!seed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Ed25519 seed: ", seed.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("Ed25519 seed: ", seed.status().message()));
   }
   return FromSeed(seed->view());
 }
@@ -80,9 +79,9 @@ absl::StatusOr<std::string> Ed25519Sign(const SecretBytes& secret_key, absl::str
     return kp->Sign(message);
   }
   if (secret_key.size() != crypto_sign_SECRETKEYBYTES) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Ed25519 secret key must be a 32-byte seed or a 64-byte secret key, got ",
-        secret_key.size(), " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Ed25519 secret key must be a 32-byte seed or a 64-byte secret key, got ",
+                     secret_key.size(), " bytes"));
   }
   if (!crypto_internal::SodiumReady()) return CryptoInit();
   std::string sig(crypto_sign_BYTES, '\0');
@@ -103,8 +102,8 @@ absl::Status Ed25519Verify(absl::string_view public_key, absl::string_view messa
                                                    public_key.size()));
   }
   if (signature.size() != crypto_sign_BYTES) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Ed25519 signature must be ", crypto_sign_BYTES, " bytes, got ", signature.size()));
+    return absl::InvalidArgumentError(absl::StrCat("Ed25519 signature must be ", crypto_sign_BYTES,
+                                                   " bytes, got ", signature.size()));
   }
   KOS_RETURN_IF_ERROR(CryptoInit());
   if (crypto_sign_verify_detached(U(signature), U(message), message.size(), U(public_key)) != 0) {
@@ -119,9 +118,8 @@ absl::StatusOr<std::string> Ed25519PublicKeyFromBase64Url(absl::string_view text
     return absl::InvalidArgumentError(absl::StrCat("Ed25519 public key: ", key.status().message()));
   }
   if (key->size() != crypto_sign_PUBLICKEYBYTES) {
-    return absl::InvalidArgumentError(absl::StrCat("Ed25519 public key must be ",
-                                                   crypto_sign_PUBLICKEYBYTES, " bytes, got ",
-                                                   key->size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Ed25519 public key must be ", crypto_sign_PUBLICKEYBYTES, " bytes, got ", key->size()));
   }
   return key;
 }

@@ -39,8 +39,8 @@ absl::StatusOr<std::string> Blake2b(absl::string_view data, size_t out_bytes,
                                                    crypto_generichash_BYTES_MIN, "..",
                                                    crypto_generichash_BYTES_MAX, " bytes"));
   }
-  if (!key.empty() &&
-      (key.size() < crypto_generichash_KEYBYTES_MIN || key.size() > crypto_generichash_KEYBYTES_MAX)) {
+  if (!key.empty() && (key.size() < crypto_generichash_KEYBYTES_MIN ||
+                       key.size() > crypto_generichash_KEYBYTES_MAX)) {
     return absl::InvalidArgumentError(absl::StrCat("BLAKE2b key must be empty or ",
                                                    crypto_generichash_KEYBYTES_MIN, "..",
                                                    crypto_generichash_KEYBYTES_MAX, " bytes"));
@@ -81,9 +81,8 @@ absl::StatusOr<SecretBytes> HkdfSha256(absl::string_view ikm, absl::string_view 
   constexpr size_t kHashLen = crypto_auth_hmacsha256_BYTES;
   // Extract: PRK = HMAC(salt, IKM); an absent salt is HashLen zeros.
   const unsigned char zeros[kHashLen] = {0};
-  absl::string_view s = salt.empty()
-                            ? absl::string_view(reinterpret_cast<const char*>(zeros), kHashLen)
-                            : salt;
+  absl::string_view s =
+      salt.empty() ? absl::string_view(reinterpret_cast<const char*>(zeros), kHashLen) : salt;
   SecretBytes prk(kHashLen);
   Hmac(s, ikm, prk.data());
 

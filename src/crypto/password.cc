@@ -39,8 +39,8 @@ absl::StatusOr<PasswordHasher> PasswordHasher::Create(const PasswordHasherOption
   }
   if (options.mem_limit < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
       options.mem_limit > crypto_pwhash_argon2id_MEMLIMIT_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("Argon2id mem_limit must be >= ",
-                                                   crypto_pwhash_argon2id_MEMLIMIT_MIN, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Argon2id mem_limit must be >= ", crypto_pwhash_argon2id_MEMLIMIT_MIN, " bytes"));
   }
   return PasswordHasher(options);
 }

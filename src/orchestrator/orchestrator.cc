@@ -35,7 +35,9 @@ namespace {
 
 std::string HexId(size_t bytes) { return absl::BytesToHexString(RandomBytes(bytes)); }
 
-std::string CodeName(absl::StatusCode c) { return absl::AsciiStrToUpper(absl::StatusCodeToString(c)); }
+std::string CodeName(absl::StatusCode c) {
+  return absl::AsciiStrToUpper(absl::StatusCodeToString(c));
+}
 
 // Why a running handler was asked to stop.
 enum class StopReason { kNone, kCancel, kTimeout, kShutdown };
@@ -100,7 +102,8 @@ class Orchestrator::Impl {
     }
     for (const AgentProfile& a : o_.agents) {
       KOS_RETURN_IF_ERROR(ValidateAgentName(a.name));
-      if (agents_.count(a.name)) return absl::InvalidArgumentError(absl::StrCat("agent '", a.name, "' configured twice"));
+      if (agents_.count(a.name))
+        return absl::InvalidArgumentError(absl::StrCat("agent '", a.name, "' configured twice"));
       TaskVerifierOptions vo;
       vo.keys = o_.keys;
       vo.nonce_store = o_.nonce_store;
@@ -127,23 +130,26 @@ class Orchestrator::Impl {
   // Verifies one envelope and builds its record (not yet stored).
   absl::StatusOr<TaskRecord> Accept(absl::string_view envelope) {
     auto peek = ParseJson(envelope);
-    if (!peek.ok() || !peek->is_object() || !(*peek).contains("aud") || !(*peek)["aud"].is_string()) {
+    if (!peek.ok() || !peek->is_object() || !(*peek).contains("aud") ||
+        !(*peek)["aud"].is_string()) {
       SecurityEvent("task.rejected", {{"reason", "malformed envelope"}});
-      return absl::InvalidArgumentError("task envelope is not a JSON object with an \"aud\" string");
+      return absl::InvalidArgumentError(
+          "task envelope is not a JSON object with an \"aud\" string");
     }
     std::string agent = (*peek)["aud"].get<std::string>();
     auto vit = verifiers_.find(agent);
     if (vit == verifiers_.end()) {
       SecurityEvent("task.rejected", {{"reason", "unknown agent"}, {"agent", agent.substr(0, 64)}});
-      return absl::NotFoundError(absl::StrCat("agent '", agent.substr(0, 64), "' is not configured"));
+      return absl::NotFoundError(
+          absl::StrCat("agent '", agent.substr(0, 64), "' is not configured"));
     }
     if (!agents_[agent].enabled) {
       return absl::FailedPreconditionError(absl::StrCat("agent '", agent, "' is disabled"));
     }
     auto verified = vit->second->Verify(envelope);
     if (!verified.ok()) {
-      SecurityEvent("task.rejected", {{"reason", std::string(verified.status().message())},
-                                      {"agent", agent}});
+      SecurityEvent("task.rejected",
+                    {{"reason", std::string(verified.status().message())}, {"agent", agent}});
       return verified.status();
     }
     auto spec = ParseTaskSpec(verified->payload);
@@ -160,7 +166,8 @@ class Orchestrator::Impl {
       }
       for (const std::string& req : spec->requires_permissions) {
         size_t colon = req.rfind(':');
-        s = o_.access->Check(absl::StrCat("agent:", agent), req.substr(0, colon), req.substr(colon + 1));
+        s = o_.access->Check(absl::StrCat("agent:", agent), req.substr(0, colon),
+                             req.substr(colon + 1));
         if (!s.ok()) {
           SecurityEvent("task.denied", {{"agent", agent}, {"requires", req}});
           return absl::PermissionDeniedError(
@@ -202,7 +209,8 @@ class Orchestrator::Impl {
     for (size_t i = 0; i < envelopes.size(); ++i) {
       auto r = Accept(envelopes[i]);
       if (!r.ok()) {
-        return absl::Status(r.status().code(), absl::StrCat("plan task ", i, ": ", r.status().message()));
+        return absl::Status(r.status().code(),
+                            absl::StrCat("plan task ", i, ": ", r.status().message()));
       }
       recs.push_back(*std::move(r));
     }
@@ -212,13 +220,15 @@ class Orchestrator::Impl {
   }
 
   // Stores and schedules new tasks atomically.
-  absl::StatusOr<std::vector<std::string>> Insert(std::vector<TaskRecord> recs, const std::string& plan_id) {
+  absl::StatusOr<std::vector<std::string>> Insert(std::vector<TaskRecord> recs,
+                                                  const std::string& plan_id) {
     absl::MutexLock l(&mu_);
     if (stopping_) return absl::UnavailableError("orchestrator is shutting down");
     absl::flat_hash_map<std::string, size_t> in_plan;
     for (size_t i = 0; i < recs.size(); ++i) {
       if (!in_plan.emplace(recs[i].info.id, i).second) {
-        return absl::InvalidArgumentError(absl::StrCat("task id ", recs[i].info.id, " appears twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("task id ", recs[i].info.id, " appears twice"));
       }
     }
     // Resolve dependencies: inside the plan, live, or stored.
@@ -236,7 +246,8 @@ class Orchestrator::Impl {
         }
       }
       for (const std::string& d : t.depends_on) {
-        if (d == t.id) return absl::InvalidArgumentError(absl::StrCat("task ", t.id, " depends on itself"));
+        if (d == t.id)
+          return absl::InvalidArgumentError(absl::StrCat("task ", t.id, " depends on itself"));
         if (auto it = in_plan.find(d); it != in_plan.end()) {
           plan_deps[i].push_back(it->second);
           continue;
@@ -385,7 +396,8 @@ class Orchestrator::Impl {
     t.finished = o_.clock->Now();
     PersistLocked(rt);
     state_cv_.SignalAll();
-    if (o_.telemetry != nullptr) o_.telemetry->AgentTasks(t.agent, TaskStateName(final_state))->Increment();
+    if (o_.telemetry != nullptr)
+      o_.telemetry->AgentTasks(t.agent, TaskStateName(final_state))->Increment();
     TraceLog(t, "task.finished", {{"state", TaskStateName(final_state)}, {"error", t.error}});
     std::string id = t.id;
     bool ok = final_state == TaskState::kSucceeded;
@@ -407,9 +419,9 @@ class Orchestrator::Impl {
           MakeReadyLocked(child);
         }
       } else {
-        FailFromDependencyLocked(child, id,
-                                 final_state == TaskState::kCancelled ? TaskState::kCancelled
-                                                                      : TaskState::kFailed);
+        FailFromDependencyLocked(
+            child, id,
+            final_state == TaskState::kCancelled ? TaskState::kCancelled : TaskState::kFailed);
       }
     }
     work_cv_.SignalAll();
@@ -418,8 +430,9 @@ class Orchestrator::Impl {
   void FailFromDependencyLocked(Runtime* rt, const std::string& dep, TaskState s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     rt->rec.info.error = absl::StrCat("dependency ", dep, " did not succeed");
-    rt->rec.info.error_code = CodeName(s == TaskState::kCancelled ? absl::StatusCode::kCancelled
-                                                                  : absl::StatusCode::kFailedPrecondition);
+    rt->rec.info.error_code =
+        CodeName(s == TaskState::kCancelled ? absl::StatusCode::kCancelled
+                                            : absl::StatusCode::kFailedPrecondition);
     FinishLocked(rt, s);
   }
 
@@ -574,7 +587,8 @@ class Orchestrator::Impl {
       }
       for (const std::string& id : running_ids_) {
         auto it = live_.find(id);
-        if (it != live_.end() && now >= it->second->deadline) it->second->cancel->Request(StopReason::kTimeout);
+        if (it != live_.end() && now >= it->second->deadline)
+          it->second->cancel->Request(StopReason::kTimeout);
       }
       if (moved) {
         UpdateGaugesLocked();
@@ -611,7 +625,8 @@ class Orchestrator::Impl {
       KOS_ASSIGN_OR_RETURN(TaskInfo t, GetLocked(id));
       if (IsTerminal(t.state) || t.state == TaskState::kAwaitingReview) return t;
       if (absl::Now() >= until) {
-        return absl::DeadlineExceededError(absl::StrCat("task ", id, " is still ", TaskStateName(t.state)));
+        return absl::DeadlineExceededError(
+            absl::StrCat("task ", id, " is still ", TaskStateName(t.state)));
       }
       state_cv_.WaitWithDeadline(&mu_, until);
     }
@@ -639,7 +654,8 @@ class Orchestrator::Impl {
   }
 
   absl::StatusOr<std::vector<TaskInfo>> PlanTasks(absl::string_view plan_id) {
-    if (!IsValidId(plan_id)) return absl::InvalidArgumentError("plan id must be a 26-character ULID");
+    if (!IsValidId(plan_id))
+      return absl::InvalidArgumentError("plan id must be a 26-character ULID");
     auto r = o_.store->Get(kPlans, plan_id);
     if (absl::IsNotFound(r.status())) return absl::NotFoundError(absl::StrCat("no plan ", plan_id));
     KOS_RETURN_IF_ERROR(r.status());
@@ -727,7 +743,8 @@ class Orchestrator::Impl {
 
   // ---- logs -------------------------------------------------------------
 
-  void AppendLog(const std::string& task_id, LogLevel level, absl::string_view message, Json fields) {
+  void AppendLog(const std::string& task_id, LogLevel level, absl::string_view message,
+                 Json fields) {
     TaskLogLine line;
     {
       absl::MutexLock l(&mu_);
@@ -742,7 +759,8 @@ class Orchestrator::Impl {
     line.level = level;
     line.message = std::string(message.substr(0, 64 * 1024));
     line.fields = fields.is_object() ? std::move(fields) : Json::object();
-    (void)o_.store->Put(kTaskLogs, TaskLogKey(task_id, line.seq), DumpJson(TaskLogLineToJson(line)));
+    (void)o_.store->Put(kTaskLogs, TaskLogKey(task_id, line.seq),
+                        DumpJson(TaskLogLineToJson(line)));
     std::vector<std::function<void(const TaskLogLine&)>> fns;
     {
       absl::MutexLock l(&subs_mu_);
@@ -753,7 +771,8 @@ class Orchestrator::Impl {
     for (auto& fn : fns) fn(line);
   }
 
-  absl::StatusOr<std::vector<TaskLogLine>> Logs(absl::string_view task_id, uint64_t after, size_t limit) {
+  absl::StatusOr<std::vector<TaskLogLine>> Logs(absl::string_view task_id, uint64_t after,
+                                                size_t limit) {
     KOS_RETURN_IF_ERROR(Get(task_id).status());
     ScanOptions so;
     so.prefix = absl::StrCat(task_id, "/");
@@ -792,7 +811,8 @@ class Orchestrator::Impl {
       for (const Record& r : p.records) {
         auto rec = DecodeTaskRecord(r.value);
         if (!rec.ok()) {
-          SystemLog(LogLevel::kError, "task.recover_failed", {{"task", r.key}, {"error", std::string(rec.status().message())}});
+          SystemLog(LogLevel::kError, "task.recover_failed",
+                    {{"task", r.key}, {"error", std::string(rec.status().message())}});
           continue;
         }
         if (IsTerminal(rec->info.state)) continue;
@@ -870,7 +890,8 @@ class Orchestrator::Impl {
         MakeReadyLocked(rt);
       }
     }
-    if (recovered_ > 0) SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
+    if (recovered_ > 0)
+      SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
     return absl::OkStatus();
   }
 
@@ -891,8 +912,9 @@ class Orchestrator::Impl {
     for (auto& w : workers_) w.join();
     if (timer_.joinable()) timer_.join();
     absl::MutexLock l(&mu_);
-    return running_ == 0 ? absl::OkStatus()
-                         : absl::DeadlineExceededError("handlers still running after the grace period");
+    return running_ == 0
+               ? absl::OkStatus()
+               : absl::DeadlineExceededError("handlers still running after the grace period");
   }
 
   Stats GetStats() const {
@@ -912,8 +934,8 @@ class Orchestrator::Impl {
     if (o_.on_security_event) o_.on_security_event(event, fields);
     if (o_.telemetry != nullptr) {
       o_.telemetry->logger(LogStream::kSecurity, "orchestrator").Warning(event, fields);
-      auto c = o_.telemetry->metrics()->GetCounter("kos_security_events_total", "Security events by type.",
-                                                   {{"event", std::string(event)}});
+      auto c = o_.telemetry->metrics()->GetCounter(
+          "kos_security_events_total", "Security events by type.", {{"event", std::string(event)}});
       if (c.ok()) (*c)->Increment();
     }
   }
@@ -924,11 +946,13 @@ class Orchestrator::Impl {
     fields["agent"] = t.agent;
     fields["span_id"] = t.span_id;
     if (!t.parent_span_id.empty()) fields["parent_span_id"] = t.parent_span_id;
-    o_.telemetry->logger(LogStream::kAgents, "orchestrator").Log(LogLevel::kInfo, event, fields, t.trace_id);
+    o_.telemetry->logger(LogStream::kAgents, "orchestrator")
+        .Log(LogLevel::kInfo, event, fields, t.trace_id);
   }
 
   void SystemLog(LogLevel level, absl::string_view event, Json fields) {
-    if (o_.telemetry != nullptr) o_.telemetry->logger(LogStream::kSystem, "orchestrator").Log(level, event, fields);
+    if (o_.telemetry != nullptr)
+      o_.telemetry->logger(LogStream::kSystem, "orchestrator").Log(level, event, fields);
   }
 
   OrchestratorOptions o_;
@@ -993,9 +1017,10 @@ absl::Status TaskContext::Authorize(absl::string_view resource, absl::string_vie
   if (ac == nullptr) return absl::OkStatus();
   absl::Status s = ac->Check(absl::StrCat("agent:", impl_->info.agent), resource, action);
   if (!s.ok()) {
-    impl_->orch->SecurityEvent("agent.permission_denied",
-                               {{"agent", impl_->info.agent}, {"resource", std::string(resource)},
-                                {"action", std::string(action)}, {"task", impl_->info.id}});
+    impl_->orch->SecurityEvent("agent.permission_denied", {{"agent", impl_->info.agent},
+                                                           {"resource", std::string(resource)},
+                                                           {"action", std::string(action)},
+                                                           {"task", impl_->info.id}});
   }
   return s;
 }
@@ -1003,7 +1028,8 @@ absl::Status TaskContext::Authorize(absl::string_view resource, absl::string_vie
 absl::StatusOr<std::string> TaskContext::AddSubtask(absl::string_view agent, Json payload) {
   TaskSigner* signer = impl_->orch->o_.subtask_signer;
   if (signer == nullptr) {
-    return absl::FailedPreconditionError("no subtask signer configured (OrchestratorOptions.subtask_signer)");
+    return absl::FailedPreconditionError(
+        "no subtask signer configured (OrchestratorOptions.subtask_signer)");
   }
   TaskRequest req;
   req.audience = std::string(agent);
@@ -1018,7 +1044,8 @@ absl::StatusOr<std::string> TaskContext::AddSubtask(absl::string_view agent, Jso
 Orchestrator::Orchestrator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Orchestrator::~Orchestrator() = default;
 
-absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(const OrchestratorOptions& options) {
+absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(
+    const OrchestratorOptions& options) {
   auto impl = std::make_unique<Impl>(options);
   KOS_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<Orchestrator>(new Orchestrator(std::move(impl)));
@@ -1027,7 +1054,9 @@ absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Open(const Orchestra
 absl::Status Orchestrator::RegisterHandler(absl::string_view agent, AgentHandler handler) {
   return impl_->RegisterHandler(agent, std::move(handler));
 }
-absl::StatusOr<std::string> Orchestrator::Submit(absl::string_view envelope) { return impl_->Submit(envelope); }
+absl::StatusOr<std::string> Orchestrator::Submit(absl::string_view envelope) {
+  return impl_->Submit(envelope);
+}
 absl::StatusOr<std::string> Orchestrator::SubmitPlan(const std::vector<std::string>& envelopes) {
   return impl_->SubmitPlan(envelopes);
 }
@@ -1035,19 +1064,25 @@ absl::StatusOr<TaskInfo> Orchestrator::Get(absl::string_view id) { return impl_-
 absl::StatusOr<TaskInfo> Orchestrator::Wait(absl::string_view id, absl::Duration timeout) {
   return impl_->Wait(id, timeout);
 }
-absl::StatusOr<std::vector<TaskInfo>> Orchestrator::List(const TaskFilter& f) { return impl_->List(f); }
+absl::StatusOr<std::vector<TaskInfo>> Orchestrator::List(const TaskFilter& f) {
+  return impl_->List(f);
+}
 absl::StatusOr<std::vector<TaskInfo>> Orchestrator::PlanTasks(absl::string_view plan_id) {
   return impl_->PlanTasks(plan_id);
 }
 absl::Status Orchestrator::Cancel(absl::string_view id) { return impl_->Cancel(id); }
-absl::Status Orchestrator::CancelPlan(absl::string_view plan_id) { return impl_->CancelPlan(plan_id); }
+absl::Status Orchestrator::CancelPlan(absl::string_view plan_id) {
+  return impl_->CancelPlan(plan_id);
+}
 absl::Status Orchestrator::Approve(absl::string_view id, absl::string_view reviewer) {
   return impl_->Review(id, reviewer, true, "");
 }
-absl::Status Orchestrator::Reject(absl::string_view id, absl::string_view reviewer, absl::string_view reason) {
+absl::Status Orchestrator::Reject(absl::string_view id, absl::string_view reviewer,
+                                  absl::string_view reason) {
   return impl_->Review(id, reviewer, false, reason);
 }
-absl::StatusOr<std::vector<TaskLogLine>> Orchestrator::Logs(absl::string_view id, uint64_t after, size_t limit) {
+absl::StatusOr<std::vector<TaskLogLine>> Orchestrator::Logs(absl::string_view id, uint64_t after,
+                                                            size_t limit) {
   return impl_->Logs(id, after, limit);
 }
 uint64_t Orchestrator::Subscribe(absl::string_view id, std::function<void(const TaskLogLine&)> fn) {

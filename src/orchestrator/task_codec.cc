@@ -11,15 +11,24 @@ namespace kos {
 
 const char* TaskStateName(TaskState s) {
   switch (s) {
-    case TaskState::kWaiting: return "waiting";
-    case TaskState::kQueued: return "queued";
-    case TaskState::kRunning: return "running";
-    case TaskState::kRetrying: return "retrying";
-    case TaskState::kAwaitingReview: return "awaiting_review";
-    case TaskState::kSucceeded: return "succeeded";
-    case TaskState::kFailed: return "failed";
-    case TaskState::kCancelled: return "cancelled";
-    case TaskState::kTimedOut: return "timed_out";
+    case TaskState::kWaiting:
+      return "waiting";
+    case TaskState::kQueued:
+      return "queued";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kRetrying:
+      return "retrying";
+    case TaskState::kAwaitingReview:
+      return "awaiting_review";
+    case TaskState::kSucceeded:
+      return "succeeded";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kCancelled:
+      return "cancelled";
+    case TaskState::kTimedOut:
+      return "timed_out";
   }
   return "failed";
 }
@@ -48,7 +57,8 @@ absl::StatusOr<absl::StatusCode> ParseCode(const std::string& name) {
     auto code = static_cast<absl::StatusCode>(c);
     if (absl::AsciiStrToUpper(absl::StatusCodeToString(code)) == name) return code;
   }
-  return absl::InvalidArgumentError(absl::StrCat("retry.non_retryable: unknown status code '", name.substr(0, 32), "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("retry.non_retryable: unknown status code '", name.substr(0, 32), "'"));
 }
 
 absl::Status Bad(absl::string_view key, absl::string_view what) {
@@ -60,15 +70,17 @@ int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 }  // namespace
 
 absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
-  static const std::set<std::string> kKeys = {"input", "priority", "timeout_ms", "retry",
-                                              "idempotency_key", "depends_on", "review", "requires"};
+  static const std::set<std::string> kKeys = {"input",  "priority",        "timeout_ms",
+                                              "retry",  "idempotency_key", "depends_on",
+                                              "review", "requires"};
   if (!p.is_object()) return Bad("(root)", "expected object");
   for (auto it = p.begin(); it != p.end(); ++it) {
     if (!kKeys.count(it.key())) return Bad(it.key(), "unknown key");
   }
   TaskSpec s;
   if (p.contains("input")) s.input = p["input"];
-  auto int_field = [&](const Json& obj, const char* key, int64_t lo, int64_t hi, int64_t* out) -> absl::Status {
+  auto int_field = [&](const Json& obj, const char* key, int64_t lo, int64_t hi,
+                       int64_t* out) -> absl::Status {
     const Json& v = obj[key];
     if (!v.is_number_integer() && !v.is_number_unsigned()) return Bad(key, "expected integer");
     int64_t x = v.get<int64_t>();
@@ -88,8 +100,9 @@ absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
   if (p.contains("retry")) {
     const Json& r = p["retry"];
     if (!r.is_object()) return Bad("retry", "expected object");
-    static const std::set<std::string> kRetryKeys = {"max_attempts", "initial_backoff_ms", "multiplier",
-                                                     "max_backoff_ms", "jitter", "non_retryable"};
+    static const std::set<std::string> kRetryKeys = {"max_attempts", "initial_backoff_ms",
+                                                     "multiplier",   "max_backoff_ms",
+                                                     "jitter",       "non_retryable"};
     for (auto it = r.begin(); it != r.end(); ++it) {
       if (!kRetryKeys.count(it.key())) return Bad(absl::StrCat("retry.", it.key()), "unknown key");
     }
@@ -106,22 +119,26 @@ absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
       s.retry.max_backoff = absl::Milliseconds(v);
     }
     if (r.contains("multiplier")) {
-      if (!r["multiplier"].is_number() || r["multiplier"].get<double>() < 1 || r["multiplier"].get<double>() > 10) {
+      if (!r["multiplier"].is_number() || r["multiplier"].get<double>() < 1 ||
+          r["multiplier"].get<double>() > 10) {
         return Bad("retry.multiplier", "expected a number 1..10");
       }
       s.retry.multiplier = r["multiplier"].get<double>();
     }
     if (r.contains("jitter")) {
-      if (!r["jitter"].is_number() || r["jitter"].get<double>() < 0 || r["jitter"].get<double>() > 1) {
+      if (!r["jitter"].is_number() || r["jitter"].get<double>() < 0 ||
+          r["jitter"].get<double>() > 1) {
         return Bad("retry.jitter", "expected a number 0..1");
       }
       s.retry.jitter = r["jitter"].get<double>();
     }
     if (r.contains("non_retryable")) {
-      if (!r["non_retryable"].is_array()) return Bad("retry.non_retryable", "expected array of status code names");
+      if (!r["non_retryable"].is_array())
+        return Bad("retry.non_retryable", "expected array of status code names");
       s.retry.non_retryable.clear();
       for (const Json& c : r["non_retryable"]) {
-        if (!c.is_string()) return Bad("retry.non_retryable", "expected array of status code names");
+        if (!c.is_string())
+          return Bad("retry.non_retryable", "expected array of status code names");
         KOS_ASSIGN_OR_RETURN(auto code, ParseCode(c.get<std::string>()));
         s.retry.non_retryable.push_back(code);
       }
@@ -136,9 +153,11 @@ absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
   }
   if (p.contains("depends_on")) {
     const Json& d = p["depends_on"];
-    if (!d.is_array() || d.size() > 1000) return Bad("depends_on", "expected an array of at most 1000 task ids");
+    if (!d.is_array() || d.size() > 1000)
+      return Bad("depends_on", "expected an array of at most 1000 task ids");
     for (const Json& id : d) {
-      if (!id.is_string() || !IsValidId(id.get<std::string>())) return Bad("depends_on", "expected task ids (ULIDs)");
+      if (!id.is_string() || !IsValidId(id.get<std::string>()))
+        return Bad("depends_on", "expected task ids (ULIDs)");
       s.depends_on.push_back(id.get<std::string>());
     }
   }
@@ -148,7 +167,8 @@ absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
   }
   if (p.contains("requires")) {
     const Json& r = p["requires"];
-    if (!r.is_array() || r.size() > 100) return Bad("requires", "expected an array of at most 100 'resource:action' strings");
+    if (!r.is_array() || r.size() > 100)
+      return Bad("requires", "expected an array of at most 100 'resource:action' strings");
     for (const Json& perm : r) {
       if (!perm.is_string()) return Bad("requires", "expected 'resource:action' strings");
       std::string x = perm.get<std::string>();
@@ -166,39 +186,40 @@ std::string EncodeTaskRecord(const TaskRecord& r) {
   const TaskInfo& t = r.info;
   Json codes = Json::array();
   for (auto c : r.retry.non_retryable) codes.push_back(static_cast<int>(c));
-  Json j = {{"id", t.id},
-            {"plan", t.plan_id},
-            {"agent", t.agent},
-            {"iss", t.issuer},
-            {"parent", t.parent_id},
-            {"state", TaskStateName(t.state)},
-            {"attempt", t.attempt},
-            {"priority", t.priority},
-            {"input", t.input},
-            {"output", t.output},
-            {"error", t.error},
-            {"error_code", t.error_code},
-            {"deps", t.depends_on},
-            {"idem", t.idempotency_key},
-            {"review", t.review},
-            {"reviewer", t.reviewer},
-            {"created_ms", absl::ToUnixMillis(t.created)},
-            {"updated_ms", absl::ToUnixMillis(t.updated)},
-            {"started_ms", t.started == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.started)},
-            {"finished_ms", t.finished == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.finished)},
-            {"trace", t.trace_id},
-            {"span", t.span_id},
-            {"pspan", t.parent_span_id},
-            {"retry",
-             {{"max", r.retry.max_attempts},
-              {"init_ms", Ms(r.retry.initial_backoff)},
-              {"mult", r.retry.multiplier},
-              {"max_ms", Ms(r.retry.max_backoff)},
-              {"jitter", r.retry.jitter},
-              {"codes", codes}}},
-            {"timeout_ms", Ms(r.timeout)},
-            {"ready_ms", r.ready_at == absl::InfinitePast() ? 0 : absl::ToUnixMillis(r.ready_at)},
-            {"log_seq", r.log_seq}};
+  Json j = {
+      {"id", t.id},
+      {"plan", t.plan_id},
+      {"agent", t.agent},
+      {"iss", t.issuer},
+      {"parent", t.parent_id},
+      {"state", TaskStateName(t.state)},
+      {"attempt", t.attempt},
+      {"priority", t.priority},
+      {"input", t.input},
+      {"output", t.output},
+      {"error", t.error},
+      {"error_code", t.error_code},
+      {"deps", t.depends_on},
+      {"idem", t.idempotency_key},
+      {"review", t.review},
+      {"reviewer", t.reviewer},
+      {"created_ms", absl::ToUnixMillis(t.created)},
+      {"updated_ms", absl::ToUnixMillis(t.updated)},
+      {"started_ms", t.started == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.started)},
+      {"finished_ms", t.finished == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.finished)},
+      {"trace", t.trace_id},
+      {"span", t.span_id},
+      {"pspan", t.parent_span_id},
+      {"retry",
+       {{"max", r.retry.max_attempts},
+        {"init_ms", Ms(r.retry.initial_backoff)},
+        {"mult", r.retry.multiplier},
+        {"max_ms", Ms(r.retry.max_backoff)},
+        {"jitter", r.retry.jitter},
+        {"codes", codes}}},
+      {"timeout_ms", Ms(r.timeout)},
+      {"ready_ms", r.ready_at == absl::InfinitePast() ? 0 : absl::ToUnixMillis(r.ready_at)},
+      {"log_seq", r.log_seq}};
   return DumpJson(j);
 }
 
@@ -238,7 +259,8 @@ absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text) {
     r.retry.max_backoff = absl::Milliseconds(rp.at("max_ms").get<int64_t>());
     r.retry.jitter = rp.at("jitter").get<double>();
     r.retry.non_retryable.clear();
-    for (const Json& c : rp.at("codes")) r.retry.non_retryable.push_back(static_cast<absl::StatusCode>(c.get<int>()));
+    for (const Json& c : rp.at("codes"))
+      r.retry.non_retryable.push_back(static_cast<absl::StatusCode>(c.get<int>()));
     r.timeout = absl::Milliseconds(j.at("timeout_ms").get<int64_t>());
     int64_t ready = j.at("ready_ms").get<int64_t>();
     r.ready_at = ready ? absl::FromUnixMillis(ready) : absl::InfinitePast();
@@ -250,8 +272,12 @@ absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text) {
 }
 
 Json TaskLogLineToJson(const TaskLogLine& l) {
-  return {{"task", l.task_id}, {"seq", l.seq},         {"ts_ms", absl::ToUnixMillis(l.time)},
-          {"level", LogLevelName(l.level)}, {"msg", l.message}, {"fields", l.fields}};
+  return {{"task", l.task_id},
+          {"seq", l.seq},
+          {"ts_ms", absl::ToUnixMillis(l.time)},
+          {"level", LogLevelName(l.level)},
+          {"msg", l.message},
+          {"fields", l.fields}};
 }
 
 absl::StatusOr<TaskLogLine> TaskLogLineFromJson(absl::string_view text) {

@@ -28,13 +28,15 @@ BlobStore::~BlobStore() = default;
 
 absl::Status ValidateBlobKey(absl::string_view key) {
   if (key.empty() || key.size() > 512) {
-    return absl::InvalidArgumentError(absl::StrCat("blob key must be 1..512 bytes, got ", key.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob key must be 1..512 bytes, got ", key.size()));
   }
   for (char c : key) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-' || c == '/';
     if (!ok) {
-      return absl::InvalidArgumentError("blob key may only hold letters, digits, '_', '.', '-', '/'");
+      return absl::InvalidArgumentError(
+          "blob key may only hold letters, digits, '_', '.', '-', '/'");
     }
   }
   for (absl::string_view seg : absl::StrSplit(key, '/')) {
@@ -91,7 +93,10 @@ absl::Status FsyncDir(const std::string& dir) {
 class FileBlobWriter final : public BlobWriter {
  public:
   FileBlobWriter(int fd, std::string tmp, std::string final_path, std::string root, bool sync)
-      : fd_(fd), tmp_(std::move(tmp)), final_(std::move(final_path)), root_(std::move(root)),
+      : fd_(fd),
+        tmp_(std::move(tmp)),
+        final_(std::move(final_path)),
+        root_(std::move(root)),
         sync_(sync) {}
   ~FileBlobWriter() override {
     if (fd_ >= 0) ::close(fd_);

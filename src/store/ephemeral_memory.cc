@@ -52,7 +52,8 @@ class MemoryEphemeral final : public Ephemeral {
     return true;
   }
 
-  absl::StatusOr<bool> CompareAndSwap(absl::string_view key, std::optional<absl::string_view> expected,
+  absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
+                                      std::optional<absl::string_view> expected,
                                       absl::string_view value, absl::Duration ttl) override {
     KOS_RETURN_IF_ERROR(CheckWrite(key, value, ttl));
     absl::Time now = options_.clock->Now();
@@ -90,7 +91,8 @@ class MemoryEphemeral final : public Ephemeral {
           absl::StrCat("value at '", key.substr(0, 128), "' is not an integer"));
     }
     if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)) {
-      return absl::OutOfRangeError(absl::StrCat("increment overflows at '", key.substr(0, 128), "'"));
+      return absl::OutOfRangeError(
+          absl::StrCat("increment overflows at '", key.substr(0, 128), "'"));
     }
     v += delta;
     item->value = absl::StrCat(v);
@@ -111,13 +113,14 @@ class MemoryEphemeral final : public Ephemeral {
   absl::Status CheckKey(absl::string_view key) const {
     if (key.empty()) return absl::InvalidArgumentError("ephemeral key must not be empty");
     if (key.size() > options_.max_key_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("ephemeral key is ", key.size(),
-                                                     " bytes; the limit is ", options_.max_key_bytes));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ephemeral key is ", key.size(), " bytes; the limit is ", options_.max_key_bytes));
     }
     return absl::OkStatus();
   }
 
-  absl::Status CheckWrite(absl::string_view key, absl::string_view value, absl::Duration ttl) const {
+  absl::Status CheckWrite(absl::string_view key, absl::string_view value,
+                          absl::Duration ttl) const {
     KOS_RETURN_IF_ERROR(CheckKey(key));
     if (value.size() > options_.max_value_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(

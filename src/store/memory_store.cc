@@ -33,8 +33,8 @@ class MemoryStore final : public Store {
     absl::ReaderMutexLock l(&mu_);
     auto it = data_.find(Key(collection, key));
     if (it == data_.end() || it->second.expires <= now) {
-      return absl::NotFoundError(absl::StrCat("no record '", key.substr(0, 128), "' in '",
-                                              collection, "'"));
+      return absl::NotFoundError(
+          absl::StrCat("no record '", key.substr(0, 128), "' in '", collection, "'"));
     }
     return ToRecord(it->first, it->second, false);
   }
@@ -57,9 +57,9 @@ class MemoryStore final : public Store {
         current = (it == data_.end() || it->second.expires <= now) ? 0 : it->second.version;
       }
       if (op.expected_version && *op.expected_version != current) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "version conflict on '", op.collection, "/", op.key.substr(0, 128), "' (op ", i,
-            "): expected ", *op.expected_version, ", found ", current));
+        return absl::FailedPreconditionError(
+            absl::StrCat("version conflict on '", op.collection, "/", op.key.substr(0, 128),
+                         "' (op ", i, "): expected ", *op.expected_version, ", found ", current));
       }
       pending[k] = op.kind == WriteOp::Kind::kPut ? current + 1 : 0;
     }

@@ -122,7 +122,8 @@ bool IsBusy(const std::exception& e) {
 absl::Status StatusFromException(const std::exception& e, absl::string_view what,
                                  absl::string_view path) {
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("sqlite store '", path, "': out of memory during ", what));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("sqlite store '", path, "': out of memory during ", what));
   }
   auto* se = dynamic_cast<const SQLite::Exception*>(&e);
   if (se == nullptr) {

@@ -19,23 +19,23 @@ namespace kos::internal {
 
 // Every statement the store runs. Text lives in sqlite_conn.cc.
 enum class Sql {
-  kBegin,            // BEGIN (deferred: readers)
-  kBeginImmediate,   // BEGIN IMMEDIATE (writers take the lock up front)
+  kBegin,           // BEGIN (deferred: readers)
+  kBeginImmediate,  // BEGIN IMMEDIATE (writers take the lock up front)
   kCommit,
   kRollback,
-  kGetRecord,        // (collection, key) -> value, version, sequence, updated, expires
-  kGetVersion,       // (collection, key) -> version, expires
-  kUpsertRecord,     // (collection, key, value, version, sequence, updated, expires)
-  kDeleteRecord,     // (collection, key)
-  kInsertChange,     // (sequence, collection, key, deleted, version)
-  kTrimChanges,      // delete changes with sequence <= ?
-  kFirstChange,      // -> min(sequence)
-  kChangesAfter,     // (after, limit)
-  kGetMeta,          // (name) -> value
-  kSetMeta,          // (name, value)
-  kScanFrom,         // (collection, start, now, keys_only, limit)
-  kScanRange,        // (collection, start, end, now, keys_only, limit)
-  kPurgeExpired,     // (now)
+  kGetRecord,     // (collection, key) -> value, version, sequence, updated, expires
+  kGetVersion,    // (collection, key) -> version, expires
+  kUpsertRecord,  // (collection, key, value, version, sequence, updated, expires)
+  kDeleteRecord,  // (collection, key)
+  kInsertChange,  // (sequence, collection, key, deleted, version)
+  kTrimChanges,   // delete changes with sequence <= ?
+  kFirstChange,   // -> min(sequence)
+  kChangesAfter,  // (after, limit)
+  kGetMeta,       // (name) -> value
+  kSetMeta,       // (name, value)
+  kScanFrom,      // (collection, start, now, keys_only, limit)
+  kScanRange,     // (collection, start, end, now, keys_only, limit)
+  kPurgeExpired,  // (now)
   kCount
 };
 

@@ -69,8 +69,7 @@ absl::Status MigrateSqliteSchema(SqliteConn& conn, const std::string& path) {
   const int latest = LatestSqliteSchemaVersion();
   if (current > latest) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite store '", path, "' has schema version ", current,
-        ", newer than version ", latest,
+        "sqlite store '", path, "' has schema version ", current, ", newer than version ", latest,
         " that this libkos understands; open it with a newer libkos"));
   }
   if (current < 0) {

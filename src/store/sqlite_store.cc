@@ -73,8 +73,8 @@ class SqliteStore final : public Store {
   // Sets WAL mode and migrates the schema.
   absl::Status Init() {
     absl::MutexLock l(&write_mu_);
-    KOS_RETURN_IF_ERROR(WithBusyRetry(
-        "read schema", [&]() { return CheckSqliteFileIsOurs(*writer_, path_); }));
+    KOS_RETURN_IF_ERROR(
+        WithBusyRetry("read schema", [&]() { return CheckSqliteFileIsOurs(*writer_, path_); }));
     KOS_RETURN_IF_ERROR(WithBusyRetry("enable WAL", [&]() -> absl::Status {
       // Persistent in the file header; needs no transaction and may briefly
       // be BUSY while another process opens the same file.
@@ -137,9 +137,9 @@ class SqliteStore final : public Store {
           }
         }
         if (op.expected_version && *op.expected_version != current) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "version conflict on '", op.collection, "/", op.key.substr(0, 128), "' (op ", i,
-              "): expected ", *op.expected_version, ", found ", current));
+          return absl::FailedPreconditionError(
+              absl::StrCat("version conflict on '", op.collection, "/", op.key.substr(0, 128),
+                           "' (op ", i, "): expected ", *op.expected_version, ", found ", current));
         }
         ++seq;
         uint64_t version;
@@ -226,8 +226,8 @@ class SqliteStore final : public Store {
           page.next_page_token = EncodePageToken(page.records.back().key);
           break;
         }
-        page.records.push_back(ReadRecord(*q, 1, std::string(collection), ColumnBytes(*q, 0),
-                                          !options.keys_only));
+        page.records.push_back(
+            ReadRecord(*q, 1, std::string(collection), ColumnBytes(*q, 0), !options.keys_only));
       }
       return absl::OkStatus();
     }));
@@ -341,8 +341,8 @@ class SqliteStore final : public Store {
   template <typename Fn>
   absl::Status WithBusyRetry(absl::string_view what, Fn&& fn,
                              const std::function<void()>& on_error = nullptr) {
-    auto deadline = std::chrono::steady_clock::now() +
-                    absl::ToChronoMilliseconds(options_.busy_timeout);
+    auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(options_.busy_timeout);
     absl::Duration backoff = absl::Milliseconds(1);
     for (;;) {
       try {
@@ -435,8 +435,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   }
   if (!fs::exists(st)) {
     if (!options.create_if_missing) {
-      return absl::NotFoundError(absl::StrCat("sqlite store '", path,
-                                              "' does not exist and create_if_missing is false"));
+      return absl::NotFoundError(
+          absl::StrCat("sqlite store '", path, "' does not exist and create_if_missing is false"));
     }
     fs::path parent = fs::path(path).parent_path();
     if (!parent.empty()) {
@@ -444,9 +444,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
       if (ec) return PathError("create directory", parent.string(), ec);
     }
   }
-  KOS_ASSIGN_OR_RETURN(std::unique_ptr<SqliteConn> writer,
-                       SqliteConn::Open(path, options.create_if_missing, options.sync_full,
-                                        options.busy_timeout));
+  KOS_ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteConn> writer,
+      SqliteConn::Open(path, options.create_if_missing, options.sync_full, options.busy_timeout));
   auto store = std::make_unique<SqliteStore>(path, options, std::move(writer));
   KOS_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));

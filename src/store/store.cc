@@ -76,12 +76,12 @@ absl::Status ValidateWriteOp(const WriteOp& op, const StoreOptions& options) {
   }
   if (op.kind == WriteOp::Kind::kPut) {
     if (op.value.size() > options.max_value_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("value for '", op.collection, "/",
-                                                     op.key.substr(0, 64), "' is ", op.value.size(),
-                                                     " bytes; the limit is ",
-                                                     options.max_value_bytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("value for '", op.collection, "/", op.key.substr(0, 64), "' is ",
+                       op.value.size(), " bytes; the limit is ", options.max_value_bytes));
     }
-    if (op.ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must not be negative");
+    if (op.ttl < absl::ZeroDuration())
+      return absl::InvalidArgumentError("ttl must not be negative");
   }
   return absl::OkStatus();
 }
@@ -97,8 +97,8 @@ absl::Status ValidateScanOptions(const ScanOptions& options) {
 absl::Status SplitUri(absl::string_view uri, std::string* scheme, std::string* rest) {
   size_t colon = uri.find(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", uri, "' is not a URI (expected scheme:..., e.g. sqlite:///var/lib/kos/kos.db)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", uri, "' is not a URI (expected scheme:..., e.g. sqlite:///var/lib/kos/kos.db)"));
   }
   *scheme = absl::AsciiStrToLower(uri.substr(0, colon));
   absl::string_view r = uri.substr(colon + 1);
@@ -107,9 +107,7 @@ absl::Status SplitUri(absl::string_view uri, std::string* scheme, std::string* r
   return absl::OkStatus();
 }
 
-std::string EncodePageToken(absl::string_view last_key) {
-  return absl::BytesToHexString(last_key);
-}
+std::string EncodePageToken(absl::string_view last_key) { return absl::BytesToHexString(last_key); }
 
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
   if (token.size() % 2 != 0) return absl::InvalidArgumentError("malformed page token");
@@ -129,7 +127,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(absl::string_view uri,
   KOS_RETURN_IF_ERROR(internal::SplitUri(uri, &scheme, &rest));
   if (scheme == "memory") return internal::NewMemoryStore(options);
   if (scheme == "sqlite") {
-    if (rest.empty()) return absl::InvalidArgumentError("sqlite URI needs a path: sqlite:///path/kos.db");
+    if (rest.empty())
+      return absl::InvalidArgumentError("sqlite URI needs a path: sqlite:///path/kos.db");
     return internal::OpenSqliteStore(rest, options);
   }
   if (scheme == "postgresql" || scheme == "postgres") {

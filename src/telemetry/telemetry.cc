@@ -13,9 +13,12 @@ namespace kos {
 
 const char* LogStreamName(LogStream s) {
   switch (s) {
-    case LogStream::kSystem: return "system";
-    case LogStream::kAgents: return "agents";
-    case LogStream::kSecurity: return "security";
+    case LogStream::kSystem:
+      return "system";
+    case LogStream::kAgents:
+      return "agents";
+    case LogStream::kSecurity:
+      return "security";
   }
   return "system";
 }
@@ -70,10 +73,14 @@ class StreamSink final : public LogSink {
 
 bool Compare(AlertRule::Comparison c, double v, double t) {
   switch (c) {
-    case AlertRule::Comparison::kGreater: return v > t;
-    case AlertRule::Comparison::kGreaterOrEqual: return v >= t;
-    case AlertRule::Comparison::kLess: return v < t;
-    case AlertRule::Comparison::kLessOrEqual: return v <= t;
+    case AlertRule::Comparison::kGreater:
+      return v > t;
+    case AlertRule::Comparison::kGreaterOrEqual:
+      return v >= t;
+    case AlertRule::Comparison::kLess:
+      return v < t;
+    case AlertRule::Comparison::kLessOrEqual:
+      return v <= t;
   }
   return false;
 }
@@ -165,7 +172,8 @@ absl::Status Telemetry::AddAlertRule(const AlertRule& rule) {
     return absl::InvalidArgumentError(absl::StrCat("alert rule '", rule.name, "' needs a metric"));
   }
   if (rule.window < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("alert rule '", rule.name, "': negative window"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("alert rule '", rule.name, "': negative window"));
   }
   absl::MutexLock l(&impl_->alerts_mu_);
   if (impl_->rules_.count(rule.name)) {
@@ -202,9 +210,10 @@ std::vector<AlertEvent> Telemetry::EvaluateAlerts() {
   std::vector<AlertEvent> out;
   for (auto& [ev, rule] : transitions) {
     Logger log = logger(rule.stream, "alerts");
-    log.Log(ev.firing ? rule.level : LogLevel::kInfo,
-            ev.firing ? "alert.firing" : "alert.resolved",
-            {{"rule", ev.rule}, {"metric", rule.metric}, {"value", ev.value},
+    log.Log(ev.firing ? rule.level : LogLevel::kInfo, ev.firing ? "alert.firing" : "alert.resolved",
+            {{"rule", ev.rule},
+             {"metric", rule.metric},
+             {"value", ev.value},
              {"threshold", rule.threshold}});
     out.push_back(ev);
   }

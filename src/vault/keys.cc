@@ -23,9 +23,9 @@ absl::StatusOr<SecretBytes> DecodeKeyText(absl::string_view text, absl::string_v
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   auto key = Base64UrlDecodeSecret(text);
   if (!key.ok() || key->size() != kMasterKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "master key from ", source, " is not base64url (no padding) of ", kMasterKeyBytes,
-        " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("master key from ", source,
+                                                   " is not base64url (no padding) of ",
+                                                   kMasterKeyBytes, " bytes"));
   }
   return std::move(*key);
 }
@@ -38,12 +38,13 @@ absl::StatusOr<std::optional<SecretBytes>> LoadKeyFile(const std::string& path) 
         absl::StrCat("cannot stat master key file ", path, ": ", std::strerror(errno)));
   }
   if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat("master key file ", path, " is not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("master key file ", path, " is not a regular file"));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "master key file ", path, " is accessible by group or others (mode 0",
-        absl::StrFormat("%o", st.st_mode & 0777), "); chmod 600 it"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("master key file ", path, " is accessible by group or others (mode 0",
+                     absl::StrFormat("%o", st.st_mode & 0777), "); chmod 600 it"));
   }
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -95,7 +96,8 @@ absl::Status WriteKeyFile(const std::string& path, const SecretBytes& key) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create master key file ", path, ": ", std::strerror(errno)));
   }
-  const size_t cap = sodium_base64_ENCODED_LEN(key.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  const size_t cap =
+      sodium_base64_ENCODED_LEN(key.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   SecretBytes text(cap);
   sodium_bin2base64(reinterpret_cast<char*>(text.data()), cap, key.data(), key.size(),
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -164,7 +166,8 @@ absl::StatusOr<KeySet> OpenKeySet(absl::string_view sealed, const SecretBytes& m
   auto plain = Open(master, 1, sealed, aad);
   if (!plain.ok()) {
     if (plain.status().code() == absl::StatusCode::kUnauthenticated) return plain.status();
-    return absl::DataLossError(absl::StrCat("sealed key set unreadable: ", plain.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("sealed key set unreadable: ", plain.status().message()));
   }
   auto j = ParseJson(plain->view());
   if (!j.ok() || !j->is_object()) return absl::DataLossError("sealed key set is not valid JSON");

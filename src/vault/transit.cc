@@ -116,14 +116,14 @@ absl::StatusOr<uint32_t> Vault::RotateTransitKey(absl::string_view actor, absl::
                         });
 }
 
-absl::Status Vault::SetTransitMinDecryptionVersion(absl::string_view actor,
-                                                   absl::string_view name, uint32_t version) {
+absl::Status Vault::SetTransitMinDecryptionVersion(absl::string_view actor, absl::string_view name,
+                                                   uint32_t version) {
   return impl_->Audited(actor, "transit.min_decryption_version", name, [&](AuditFields* f) {
     (*f)["min_decryption_version"] = std::to_string(version);
     return impl_->UpdateTransitKey(name, false, [&](KeySet* k) {
       if (version == 0 || version > k->current) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "minimum decryption version must be 1..", k->current, ", got ", version));
+        return absl::InvalidArgumentError(
+            absl::StrCat("minimum decryption version must be 1..", k->current, ", got ", version));
       }
       k->min_decryption = version;
       return absl::OkStatus();
@@ -133,48 +133,46 @@ absl::Status Vault::SetTransitMinDecryptionVersion(absl::string_view actor,
 
 absl::StatusOr<TransitKeyInfo> Vault::GetTransitKey(absl::string_view actor,
                                                     absl::string_view name) {
-  return impl_->Audited(actor, "transit.read", name,
-                        [&](AuditFields*) -> absl::StatusOr<TransitKeyInfo> {
-                          KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
-                          return TransitKeyInfo{std::string(name), k.keys.current,
-                                                k.keys.min_decryption};
-                        });
+  return impl_->Audited(
+      actor, "transit.read", name, [&](AuditFields*) -> absl::StatusOr<TransitKeyInfo> {
+        KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
+        return TransitKeyInfo{std::string(name), k.keys.current, k.keys.min_decryption};
+      });
 }
 
 absl::StatusOr<std::string> Vault::TransitEncrypt(absl::string_view actor, absl::string_view name,
                                                   absl::string_view plaintext,
                                                   absl::string_view context) {
-  return impl_->Audited(actor, "transit.encrypt", name,
-                        [&](AuditFields* f) -> absl::StatusOr<std::string> {
-                          if (plaintext.size() > impl_->options_.max_value_bytes) {
-                            return absl::InvalidArgumentError(absl::StrCat(
-                                "plaintext is ", plaintext.size(), " bytes; the limit is ",
-                                impl_->options_.max_value_bytes));
-                          }
-                          KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
-                          const uint32_t v = k.keys.current;
-                          (*f)["key_version"] = std::to_string(v);
-                          KOS_ASSIGN_OR_RETURN(std::string sealed,
-                                               Seal(k.keys.keys.at(v), v, plaintext,
-                                                    DataAad(name, context),
-                                                    impl_->options_.algorithm));
-                          return absl::StrCat(kCiphertextPrefix, v, ":", Base64UrlEncode(sealed));
-                        });
+  return impl_->Audited(
+      actor, "transit.encrypt", name, [&](AuditFields* f) -> absl::StatusOr<std::string> {
+        if (plaintext.size() > impl_->options_.max_value_bytes) {
+          return absl::InvalidArgumentError(absl::StrCat("plaintext is ", plaintext.size(),
+                                                         " bytes; the limit is ",
+                                                         impl_->options_.max_value_bytes));
+        }
+        KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
+        const uint32_t v = k.keys.current;
+        (*f)["key_version"] = std::to_string(v);
+        KOS_ASSIGN_OR_RETURN(std::string sealed,
+                             Seal(k.keys.keys.at(v), v, plaintext, DataAad(name, context),
+                                  impl_->options_.algorithm));
+        return absl::StrCat(kCiphertextPrefix, v, ":", Base64UrlEncode(sealed));
+      });
 }
 
 absl::StatusOr<SecretBytes> Vault::TransitDecrypt(absl::string_view actor, absl::string_view name,
                                                   absl::string_view ciphertext,
                                                   absl::string_view context) {
-  return impl_->Audited(actor, "transit.decrypt", name,
-                        [&](AuditFields* f) -> absl::StatusOr<SecretBytes> {
-                          KOS_ASSIGN_OR_RETURN(ParsedCiphertext p, ParseCiphertext(ciphertext));
-                          (*f)["key_version"] = std::to_string(p.version);
-                          KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
-                          KOS_ASSIGN_OR_RETURN(
-                              const SecretBytes* key,
-                              k.keys.ForDecrypt(p.version, absl::StrCat("transit key '", name, "'")));
-                          return ::kos::Open(*key, p.version, p.sealed, DataAad(name, context));
-                        });
+  return impl_->Audited(
+      actor, "transit.decrypt", name, [&](AuditFields* f) -> absl::StatusOr<SecretBytes> {
+        KOS_ASSIGN_OR_RETURN(ParsedCiphertext p, ParseCiphertext(ciphertext));
+        (*f)["key_version"] = std::to_string(p.version);
+        KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
+        KOS_ASSIGN_OR_RETURN(
+            const SecretBytes* key,
+            k.keys.ForDecrypt(p.version, absl::StrCat("transit key '", name, "'")));
+        return ::kos::Open(*key, p.version, p.sealed, DataAad(name, context));
+      });
 }
 
 absl::StatusOr<std::string> Vault::TransitRewrap(absl::string_view actor, absl::string_view name,
@@ -184,16 +182,17 @@ absl::StatusOr<std::string> Vault::TransitRewrap(absl::string_view actor, absl::
       actor, "transit.rewrap", name, [&](AuditFields* f) -> absl::StatusOr<std::string> {
         KOS_ASSIGN_OR_RETURN(ParsedCiphertext p, ParseCiphertext(ciphertext));
         KOS_ASSIGN_OR_RETURN(auto k, impl_->LoadTransitKey(name));
-        KOS_ASSIGN_OR_RETURN(const SecretBytes* old_key,
-                             k.keys.ForDecrypt(p.version, absl::StrCat("transit key '", name, "'")));
+        KOS_ASSIGN_OR_RETURN(
+            const SecretBytes* old_key,
+            k.keys.ForDecrypt(p.version, absl::StrCat("transit key '", name, "'")));
         KOS_ASSIGN_OR_RETURN(SecretBytes plain,
                              ::kos::Open(*old_key, p.version, p.sealed, DataAad(name, context)));
         const uint32_t v = k.keys.current;
         (*f)["from_version"] = std::to_string(p.version);
         (*f)["key_version"] = std::to_string(v);
-        KOS_ASSIGN_OR_RETURN(std::string sealed, Seal(k.keys.keys.at(v), v, plain.view(),
-                                                      DataAad(name, context),
-                                                      impl_->options_.algorithm));
+        KOS_ASSIGN_OR_RETURN(std::string sealed,
+                             Seal(k.keys.keys.at(v), v, plain.view(), DataAad(name, context),
+                                  impl_->options_.algorithm));
         return absl::StrCat(kCiphertextPrefix, v, ":", Base64UrlEncode(sealed));
       });
 }

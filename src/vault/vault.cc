@@ -40,8 +40,8 @@ std::string DataKey(absl::string_view path, uint64_t version) {
 }
 
 std::string DekAad(absl::string_view path, uint64_t version) {
-  return absl::StrCat("kos-vault-dek", absl::string_view("\0", 1), path,
-                      absl::string_view("\0", 1), version);
+  return absl::StrCat("kos-vault-dek", absl::string_view("\0", 1), path, absl::string_view("\0", 1),
+                      version);
 }
 
 std::string ValueAad(absl::string_view path, uint64_t version) {
@@ -62,9 +62,9 @@ Json MetaToJson(const SecretMetadata& md) {
     if (v.deletion_time) e["deleted"] = ToMicros(*v.deletion_time);
     versions[std::to_string(v.version)] = e;
   }
-  return {{"created", ToMicros(md.created)},   {"updated", ToMicros(md.updated)},
-          {"current", md.current_version},     {"max_versions", md.max_versions},
-          {"custom", md.custom_metadata},      {"versions", versions}};
+  return {{"created", ToMicros(md.created)}, {"updated", ToMicros(md.updated)},
+          {"current", md.current_version},   {"max_versions", md.max_versions},
+          {"custom", md.custom_metadata},    {"versions", versions}};
 }
 
 absl::StatusOr<SecretMetadata> MetaFromJson(absl::string_view path, absl::string_view text) {
@@ -120,7 +120,6 @@ SecretVersionInfo* FindVersion(SecretMetadata& md, uint64_t version) {
   }
   return nullptr;
 }
-
 
 }  // namespace
 
@@ -201,8 +200,8 @@ absl::Status Vault::Impl::UpdateKeyring(const std::function<absl::Status(KeySet*
     KOS_RETURN_IF_ERROR(change(&next));
     KOS_ASSIGN_OR_RETURN(std::string sealed,
                          vault_internal::SealKeySet(next, master_, kKeyringAad));
-    auto put = options_.store->Put(kKeyringCollection, kKeyringKey, sealed,
-                                   keyring_record_version_);
+    auto put =
+        options_.store->Put(kKeyringCollection, kKeyringKey, sealed, keyring_record_version_);
     if (put.ok()) {
       keyring_ = std::move(next);
       keyring_record_version_ = put->version;
@@ -240,9 +239,8 @@ absl::StatusOr<uint64_t> Vault::Impl::PutLocked(absl::string_view path, absl::st
                                                 AuditFields* fields) {
   KOS_RETURN_IF_ERROR(ValidateSecretPath(path));
   if (value.size() > options_.max_value_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("secret value is ", value.size(),
-                                                   " bytes; the limit is ",
-                                                   options_.max_value_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secret value is ", value.size(), " bytes; the limit is ", options_.max_value_bytes));
   }
   if (options.cas) (*fields)["cas"] = std::to_string(*options.cas);
   for (int attempt = 0; attempt < kWriteRetries; ++attempt) {
@@ -273,16 +271,15 @@ absl::StatusOr<uint64_t> Vault::Impl::PutLocked(absl::string_view path, absl::st
     m.md.updated = now;
     m.md.versions.push_back(SecretVersionInfo{version, now, std::nullopt, false});
     std::vector<WriteOp> ops;
-    const uint32_t max =
-        m.md.max_versions != 0 ? m.md.max_versions : options_.default_max_versions;
+    const uint32_t max = m.md.max_versions != 0 ? m.md.max_versions : options_.default_max_versions;
     while (max > 0 && m.md.versions.size() > max) {
       const SecretVersionInfo& oldest = m.md.versions.front();
-      if (!oldest.destroyed) ops.push_back(WriteOp::Delete(kDataCollection, DataKey(path, oldest.version)));
+      if (!oldest.destroyed)
+        ops.push_back(WriteOp::Delete(kDataCollection, DataKey(path, oldest.version)));
       m.md.versions.erase(m.md.versions.begin());
     }
-    ops.push_back(
-        WriteOp::Put(kMetaCollection, std::string(path), DumpJson(MetaToJson(m.md)),
-                     m.record_version));
+    ops.push_back(WriteOp::Put(kMetaCollection, std::string(path), DumpJson(MetaToJson(m.md)),
+                               m.record_version));
     ops.push_back(WriteOp::Put(kDataCollection, DataKey(path, version), DumpJson(data), 0));
     auto committed = options_.store->Commit(ops);
     if (committed.ok()) {
@@ -354,16 +351,15 @@ absl::StatusOr<Secret> Vault::Impl::GetLocked(absl::string_view path, uint64_t v
   auto kek = KekForDecrypt(header->key_version);
   if (!kek.ok()) {
     if (kek.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot read ", where, ": its data key is wrapped with ",
-                       kek.status().message()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot read ", where, ": its data key is wrapped with ", kek.status().message()));
     }
     return kek.status();
   }
   auto dek = ::kos::Open(*kek, header->key_version, *wrapped, DekAad(path, version));
   if (!dek.ok()) {
-    return absl::DataLossError(absl::StrCat("data key of ", where,
-                                            " fails authentication (corrupted or moved)"));
+    return absl::DataLossError(
+        absl::StrCat("data key of ", where, " fails authentication (corrupted or moved)"));
   }
   auto value = ::kos::Open(*dek, 0, *ct, ValueAad(path, version));
   if (!value.ok()) {
@@ -404,8 +400,8 @@ absl::Status Vault::Impl::ChangeVersions(absl::string_view path, std::vector<uin
           break;
         case VersionChange::kUndelete:
           if (info->destroyed) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("version ", v, " of '", path, "' is destroyed and cannot be restored"));
+            return absl::FailedPreconditionError(absl::StrCat(
+                "version ", v, " of '", path, "' is destroyed and cannot be restored"));
           }
           info->deletion_time.reset();
           break;
@@ -561,7 +557,8 @@ absl::StatusOr<RewrapResult> Vault::Impl::RewrapLocked(size_t batch_size,
     const size_t at = rec.key.rfind('@');
     uint64_t version = 0;
     if (at == std::string::npos || !absl::SimpleAtoi(rec.key.substr(at + 1), &version)) {
-      return absl::DataLossError(absl::StrCat("vault data record key '", rec.key, "' is malformed"));
+      return absl::DataLossError(
+          absl::StrCat("vault data record key '", rec.key, "' is malformed"));
     }
     const std::string path = rec.key.substr(0, at);
     auto old_kek = KekForDecrypt(header->key_version);
@@ -571,8 +568,8 @@ absl::StatusOr<RewrapResult> Vault::Impl::RewrapLocked(size_t batch_size,
     }
     auto dek = ::kos::Open(*old_kek, header->key_version, *wrapped, DekAad(path, version));
     if (!dek.ok()) {
-      return absl::DataLossError(absl::StrCat("data key of '", path, "' version ", version,
-                                              " fails authentication"));
+      return absl::DataLossError(
+          absl::StrCat("data key of '", path, "' version ", version, " fails authentication"));
     }
     KOS_ASSIGN_OR_RETURN(std::string rewrapped, Seal(kek.second, kek.first, dek->view(),
                                                      DekAad(path, version), header->algorithm));
@@ -600,12 +597,15 @@ Vault::Vault(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Vault::~Vault() = default;
 
 absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const VaultOptions& options) {
-  if (options.store == nullptr) return absl::InvalidArgumentError("VaultOptions::store is required");
-  if (options.audit == nullptr) return absl::InvalidArgumentError("VaultOptions::audit is required");
+  if (options.store == nullptr)
+    return absl::InvalidArgumentError("VaultOptions::store is required");
+  if (options.audit == nullptr)
+    return absl::InvalidArgumentError("VaultOptions::audit is required");
   if (options.clock == nullptr) return absl::InvalidArgumentError("VaultOptions::clock is null");
   if (options.algorithm != AeadAlgorithm::kXChaCha20Poly1305 &&
       options.algorithm != AeadAlgorithm::kAes256Gcm) {
-    return absl::InvalidArgumentError("VaultOptions::algorithm must be XChaCha20-Poly1305 or AES-256-GCM");
+    return absl::InvalidArgumentError(
+        "VaultOptions::algorithm must be XChaCha20-Poly1305 or AES-256-GCM");
   }
   if (options.algorithm == AeadAlgorithm::kAes256Gcm && !Aes256GcmAvailable()) {
     return absl::FailedPreconditionError("AES-256-GCM is not available on this CPU");
@@ -623,8 +623,8 @@ absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const VaultOptions& options) 
     if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
     if (!options.development_mode) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "no vault master key: set $", options.master_key_env.empty() ? "KOS_VAULT_MASTER_KEY"
-                                                                       : options.master_key_env,
+          "no vault master key: set $",
+          options.master_key_env.empty() ? "KOS_VAULT_MASTER_KEY" : options.master_key_env,
           " (base64url of 32 bytes) or VaultOptions::master_key_file, or enable "
           "development_mode to generate one"));
     }
@@ -652,9 +652,8 @@ absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const VaultOptions& options) 
 
 absl::StatusOr<uint64_t> Vault::Put(absl::string_view actor, absl::string_view path,
                                     absl::string_view value, const VaultPutOptions& options) {
-  return impl_->Audited(actor, "kv.put", path, [&](AuditFields* f) {
-    return impl_->PutLocked(path, value, options, f);
-  });
+  return impl_->Audited(actor, "kv.put", path,
+                        [&](AuditFields* f) { return impl_->PutLocked(path, value, options, f); });
 }
 
 absl::StatusOr<uint64_t> Vault::PutJson(absl::string_view actor, absl::string_view path,
@@ -709,8 +708,7 @@ absl::Status Vault::DeleteMetadata(absl::string_view actor, absl::string_view pa
                         [&](AuditFields*) { return impl_->DeleteMetadataLocked(path); });
 }
 
-absl::StatusOr<SecretMetadata> Vault::GetMetadata(absl::string_view actor,
-                                                  absl::string_view path) {
+absl::StatusOr<SecretMetadata> Vault::GetMetadata(absl::string_view actor, absl::string_view path) {
   return impl_->Audited(actor, "kv.metadata.get", path,
                         [&](AuditFields*) -> absl::StatusOr<SecretMetadata> {
                           KOS_RETURN_IF_ERROR(ValidateSecretPath(path));
@@ -759,8 +757,8 @@ absl::Status Vault::SetMinDecryptionVersion(absl::string_view actor, uint32_t ve
     (*f)["min_decryption_version"] = std::to_string(version);
     return impl_->UpdateKeyring([&](KeySet* k) {
       if (version == 0 || version > k->current) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "minimum decryption version must be 1..", k->current, ", got ", version));
+        return absl::InvalidArgumentError(
+            absl::StrCat("minimum decryption version must be 1..", k->current, ", got ", version));
       }
       k->min_decryption = version;
       return absl::OkStatus();

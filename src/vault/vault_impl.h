@@ -109,8 +109,7 @@ auto Vault::Impl::Audited(absl::string_view actor, absl::string_view action,
   if (!s.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "audit sink failed to record the outcome of ", ev.action,
-        StatusOf(result).ok() ? " (the operation completed but its result is withheld): "
-                              : ": ",
+        StatusOf(result).ok() ? " (the operation completed but its result is withheld): " : ": ",
         s.message()));
   }
   return result;

@@ -1,5 +1,3 @@
-#include "kos/artifact.h"
-
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -7,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "kos/artifact.h"
 #include "kos/id.h"
 #include "testing/test_util.h"
 
@@ -140,8 +139,9 @@ TEST_F(ArtifactStoreTest, WrongContentHashIsRefusedAndDiscarded) {
 }
 
 TEST_F(ArtifactStoreTest, BadNamesAndMetadataAreRefused) {
-  for (std::string name : std::vector<std::string>{"", "..", ".", "../etc/passwd", "a/b", "a\\b", std::string("a\0b", 3),
-                           "tab\there", std::string(256, 'x'), "\xff\xfe"}) {
+  for (std::string name : std::vector<std::string>{"", "..", ".", "../etc/passwd", "a/b", "a\\b",
+                                                   std::string("a\0b", 3), "tab\there",
+                                                   std::string(256, 'x'), "\xff\xfe"}) {
     auto w = artifacts_->NewWriter(Info(name));
     EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument) << name;
   }
@@ -192,7 +192,8 @@ TEST_F(ArtifactStoreTest, TamperedOrTruncatedContentIsDetected) {
   EXPECT_EQ(artifacts_->ReadAll(m.id).status().code(), absl::StatusCode::kDataLoss);
 
   // Drop the final chunk: the reader must notice the missing "last" chunk.
-  size_t first_len = (static_cast<unsigned char>(original[2]) << 8) | static_cast<unsigned char>(original[3]);
+  size_t first_len =
+      (static_cast<unsigned char>(original[2]) << 8) | static_cast<unsigned char>(original[3]);
   std::string truncated = original.substr(0, 4 + first_len);
   ASSERT_TRUE(blobs_->PutAll(key, truncated).ok());
   EXPECT_EQ(artifacts_->ReadAll(m.id).status().code(), absl::StatusCode::kDataLoss);
@@ -227,9 +228,11 @@ TEST_F(ArtifactStoreTest, SignedUrls) {
     std::string bad = t;
     bad[i] = bad[i] == 'A' ? 'B' : 'A';
     EXPECT_EQ(artifacts_->VerifyUrl(bad, ArtifactOp::kRead).status().code(),
-              absl::StatusCode::kUnauthenticated) << i;
+              absl::StatusCode::kUnauthenticated)
+        << i;
   }
-  for (std::string bad : std::vector<std::string>{"", ".", "abc", t + ".x", t.substr(0, t.size() - 2), std::string(5000, 'a')}) {
+  for (std::string bad : std::vector<std::string>{
+           "", ".", "abc", t + ".x", t.substr(0, t.size() - 2), std::string(5000, 'a')}) {
     EXPECT_EQ(artifacts_->VerifyUrl(bad, ArtifactOp::kRead).status().code(),
               absl::StatusCode::kUnauthenticated);
   }
@@ -266,7 +269,8 @@ TEST_F(ArtifactStoreTest, OldContentKeysStayReadableThroughLookup) {
 }
 
 TEST_F(ArtifactStoreTest, ListByOwnerWithPagination) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(artifacts_->Put(Info(absl::StrCat(i)), absl::StrCat("c", i)).ok());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(artifacts_->Put(Info(absl::StrCat(i)), absl::StrCat("c", i)).ok());
   ASSERT_TRUE(artifacts_->Put(Info("b", "user:bob"), "bob").ok());
   auto p1 = artifacts_->List("user:alice", "", 3).value();
   ASSERT_EQ(p1.artifacts.size(), 3u);
@@ -281,7 +285,9 @@ TEST_F(ArtifactStoreTest, ConcurrentUploadsKeepUsageExact) {
   for (int t = 0; t < 8; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
-        ASSERT_TRUE(artifacts_->Put(Info(absl::StrCat(t, "-", i)), absl::StrCat("payload", t, "-", i)).ok());
+        ASSERT_TRUE(
+            artifacts_->Put(Info(absl::StrCat(t, "-", i)), absl::StrCat("payload", t, "-", i))
+                .ok());
       }
     });
   }

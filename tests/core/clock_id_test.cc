@@ -63,9 +63,9 @@ TEST(IdTest, UniqueAcrossThreads) {
 
 TEST(IdTest, RejectsMalformed) {
   EXPECT_FALSE(IsValidId(""));
-  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FA"));     // 25 chars
-  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAU"));    // U is not Crockford
-  EXPECT_FALSE(IsValidId("81ARZ3NDEKTSV4RRFFQ69G5FAV"));    // overflows 128 bits
+  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FA"));   // 25 chars
+  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAU"));  // U is not Crockford
+  EXPECT_FALSE(IsValidId("81ARZ3NDEKTSV4RRFFQ69G5FAV"));  // overflows 128 bits
   EXPECT_TRUE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
   EXPECT_EQ(IdTime("bad").status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -53,8 +53,9 @@ TEST(ConfigTest, EnvironmentOverrides) {
   EXPECT_EQ(c->agents.memory_limit_bytes, 1ull << 30);
   EXPECT_FALSE(c->security.require_auth);
   auto bad = ParseSystemConfig("{}", "s", {{"KOS_AGENTS_MAX_CONCURRENT", "lots"}});
-  EXPECT_EQ(bad.status().message(),
-            "environment variable KOS_AGENTS_MAX_CONCURRENT: expected an integer 1..100000, got 'lots'");
+  EXPECT_EQ(
+      bad.status().message(),
+      "environment variable KOS_AGENTS_MAX_CONCURRENT: expected an integer 1..100000, got 'lots'");
 }
 
 struct BadCase {
@@ -64,13 +65,18 @@ struct BadCase {
 
 TEST(ConfigTest, PreciseErrors) {
   const BadCase cases[] = {
-      {R"({"agents":{"maxConcurrent":"ten"}})", "f.json: agents.maxConcurrent: expected integer, got string"},
-      {R"({"agents":{"maxConcurrent":0}})", "f.json: agents.maxConcurrent: expected 1..100000, got 0"},
+      {R"({"agents":{"maxConcurrent":"ten"}})",
+       "f.json: agents.maxConcurrent: expected integer, got string"},
+      {R"({"agents":{"maxConcurrent":0}})",
+       "f.json: agents.maxConcurrent: expected 1..100000, got 0"},
       {R"({"agnets":{}})", "f.json: agnets: unknown key"},
-      {R"({"environment":"prod"})", "f.json: environment: expected development, staging or production, got 'prod'"},
+      {R"({"environment":"prod"})",
+       "f.json: environment: expected development, staging or production, got 'prod'"},
       {R"({"logging":{"level":"LOUD"}})", "f.json: logging.level: unknown log level 'LOUD'"},
-      {R"({"security":{"sessionTimeout":-5}})", "f.json: security.sessionTimeout: expected a positive number of seconds, got -5"},
-      {R"({"agents":{"memoryLimit":"512XB"}})", "f.json: agents.memoryLimit: '512XB' has an unknown size unit 'XB'"},
+      {R"({"security":{"sessionTimeout":-5}})",
+       "f.json: security.sessionTimeout: expected a positive number of seconds, got -5"},
+      {R"({"agents":{"memoryLimit":"512XB"}})",
+       "f.json: agents.memoryLimit: '512XB' has an unknown size unit 'XB'"},
       {R"({"debug":"yes"})", "f.json: debug: expected true or false, got string"},
       {"{\n  \"debug\": tru\n}", "f.json: invalid JSON at byte"},
       {R"([1,2])", "f.json: (root): expected object, got array"},
@@ -105,7 +111,8 @@ TEST(ConfigTest, ResolvesSecretReferences) {
   EXPECT_FALSE(absl::StrContains(open.status().message(), "s3cret"));
   ::chmod(path.c_str(), 0600);
   EXPECT_EQ(*ResolveSecretReference("file:" + path, {}), "s3cret");
-  EXPECT_EQ(ResolveSecretReference("s3cret", {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveSecretReference("s3cret", {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ConfigTest, ByteSizes) {

@@ -31,8 +31,8 @@ TEST(JsonTest, RejectsMalformedWithOffset) {
   EXPECT_NE(j.status().message().find("at byte"), std::string::npos) << j.status();
   EXPECT_FALSE(ParseJson("").ok());
   EXPECT_FALSE(ParseJson("{} {}").ok());
-  EXPECT_FALSE(ParseJson("\"\xff\"").ok());                 // invalid UTF-8
-  EXPECT_FALSE(ParseJson(R"("\ud800")").ok());               // lone surrogate
+  EXPECT_FALSE(ParseJson("\"\xff\"").ok());     // invalid UTF-8
+  EXPECT_FALSE(ParseJson(R"("\ud800")").ok());  // lone surrogate
 }
 
 TEST(JsonTest, RejectsDeepNesting) {

@@ -12,14 +12,16 @@ namespace {
 TEST(MetricsTest, RendersPrometheusText) {
   MetricsRegistry r;
   Counter* c = r.GetCounter("agent_tasks_total", "Tasks by agent and status.",
-                            {{"status", "succeeded"}, {"agent_type", "kPlanner"}}).value();
+                            {{"status", "succeeded"}, {"agent_type", "kPlanner"}})
+                   .value();
   c->Increment();
   c->Increment(2);
   c->Increment(-5);  // ignored: counters only go up
   Gauge* g = r.GetGauge("active_agents", "Agents running a task.").value();
   g->Set(3);
   g->Add(-1);
-  Histogram* h = r.GetHistogram("agent_task_duration_seconds", "Task duration.", {}, {0.1, 1}).value();
+  Histogram* h =
+      r.GetHistogram("agent_task_duration_seconds", "Task duration.", {}, {0.1, 1}).value();
   h->Observe(0.05);
   h->Observe(0.5);
   h->Observe(7);

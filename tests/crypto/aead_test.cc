@@ -122,10 +122,9 @@ TEST(SealFormatTest, RejectsUnknownVersionAndAlgorithm) {
 TEST(RawAeadTest, SizesChecked) {
   SecretBytes key = SecretBytes::Random(32);
   const std::string nonce(24, 'n');
-  EXPECT_EQ(AeadEncrypt(AeadAlgorithm::kXChaCha20Poly1305, key, nonce.substr(1), "m", "")
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      AeadEncrypt(AeadAlgorithm::kXChaCha20Poly1305, key, nonce.substr(1), "m", "").status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(AeadDecrypt(AeadAlgorithm::kXChaCha20Poly1305, key, nonce, "short", "").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(AeadEncrypt(AeadAlgorithm::kXChaCha20Poly1305, SecretBytes(31), nonce, "m", "")

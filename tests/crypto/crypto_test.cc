@@ -56,8 +56,8 @@ TEST(Base64UrlTest, RoundTripsAllLengths) {
 
 TEST(Base64UrlTest, StrictDecoderRejectsBadInput) {
   EXPECT_EQ(*Base64UrlDecode("-_8"), "\xfb\xff");
-  for (const char* bad : {"-_8=", "Zg==", "Zm9v+g", "Zm9v/g", "Zm 9v", "Zm9v\n", "Z", "Zm9vY",
-                          "Zh", "Zm9=", "Zm9vYh", "\xc3\xa9"}) {
+  for (const char* bad : {"-_8=", "Zg==", "Zm9v+g", "Zm9v/g", "Zm 9v", "Zm9v\n", "Z", "Zm9vY", "Zh",
+                          "Zm9=", "Zm9vYh", "\xc3\xa9"}) {
     auto r = Base64UrlDecode(bad);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << "accepted '" << bad << "'";
   }
@@ -127,8 +127,8 @@ TEST(HkdfTest, Limits) {
 }
 
 TEST(Ed25519Test, Rfc8032Test1) {
-  const std::string seed = absl::HexStringToBytes(
-      "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  const std::string seed =
+      absl::HexStringToBytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
   auto kp = Ed25519KeyPair::FromSeed(seed);
   ASSERT_TRUE(kp.ok()) << kp.status();
   EXPECT_EQ(absl::BytesToHexString(kp->public_key()),

@@ -1,9 +1,9 @@
 // Wycheproof AEAD vectors: XChaCha20-Poly1305, ChaCha20-Poly1305 (IETF) and
 // AES-256-GCM through the raw AEAD API. "valid" vectors must decrypt to the
 // message and encrypt to the exact ciphertext and tag; "invalid" must fail.
+#include "crypto/wycheproof_util.h"
 #include "gtest/gtest.h"
 #include "kos/crypto.h"
-#include "crypto/wycheproof_util.h"
 
 namespace kos {
 namespace {

@@ -1,9 +1,9 @@
 // Wycheproof vectors for Ed25519, HMAC-SHA256 and HKDF-SHA256. Every vector
 // in each file is run; "valid" must pass, "invalid" must fail, and
 // "acceptable" (none in these files today) may do either and is counted.
+#include "crypto/wycheproof_util.h"
 #include "gtest/gtest.h"
 #include "kos/crypto.h"
-#include "crypto/wycheproof_util.h"
 
 namespace kos {
 namespace {
@@ -16,7 +16,8 @@ TEST(WycheproofTest, Ed25519) {
   Json doc = LoadWycheproof("ed25519_test.json");
   VectorTally tally("ed25519_test.json");
   for (const Json& group : doc.at("testGroups")) {
-    const std::string pk = absl::HexStringToBytes(group.at("publicKey").at("pk").get<std::string>());
+    const std::string pk =
+        absl::HexStringToBytes(group.at("publicKey").at("pk").get<std::string>());
     for (const Json& t : group.at("tests")) {
       const std::string result = t.at("result");
       absl::Status s = Ed25519Verify(pk, Hex(t, "msg"), Hex(t, "sig"));

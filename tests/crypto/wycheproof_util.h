@@ -30,18 +30,21 @@ class VectorTally {
  public:
   explicit VectorTally(std::string file) : file_(std::move(file)) {}
   ~VectorTally() {
-    std::string line = absl::StrCat(file_, ": ", run_, " run (", valid_, " valid, ", invalid_,
-                                    " invalid, ", acceptable_, " acceptable), ", skipped_total_,
-                                    " skipped");
+    std::string line =
+        absl::StrCat(file_, ": ", run_, " run (", valid_, " valid, ", invalid_, " invalid, ",
+                     acceptable_, " acceptable), ", skipped_total_, " skipped");
     for (const auto& [reason, n] : skipped_) absl::StrAppend(&line, "; ", n, " skipped: ", reason);
     std::cout << "[wycheproof] " << line << std::endl;
     ::testing::Test::RecordProperty(file_, line);
   }
   void Ran(const std::string& result) {
     ++run_;
-    if (result == "valid") ++valid_;
-    else if (result == "invalid") ++invalid_;
-    else ++acceptable_;
+    if (result == "valid")
+      ++valid_;
+    else if (result == "invalid")
+      ++invalid_;
+    else
+      ++acceptable_;
   }
   void Skip(const std::string& reason) {
     ++skipped_[reason];

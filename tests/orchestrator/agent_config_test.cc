@@ -37,14 +37,18 @@ TEST(AgentConfigTest, ProfileErrorsArePrecise) {
        "p.json: limits.timeout: expected positive seconds"},
       {R"({"name":"kA","type":"x","limits":{"maxConcurrency":0}})",
        "p.json: limits.maxConcurrency: expected an integer 1..100000"},
-      {R"({"name":"kA","type":"x","limits":{"memoryLimit":"lots"}})", "p.json: limits.memoryLimit:"},
+      {R"({"name":"kA","type":"x","limits":{"memoryLimit":"lots"}})",
+       "p.json: limits.memoryLimit:"},
       {R"({"name":"kA","type":"x","permissions":["nocolon"]})",
        "p.json: permissions[0]: 'nocolon' is not a permission pattern"},
-      {R"({"name":"kA","type":"x","handler":"python"})", "p.json: handler: expected native, bridge or memory"},
+      {R"({"name":"kA","type":"x","handler":"python"})",
+       "p.json: handler: expected native, bridge or memory"},
       {R"({"name":"kA","type":"x","colour":"blue"})", "p.json: colour: unknown key"},
-      {R"({"name":"kA","type":"x","model":{"apiKey":"sk-123"}})", "p.json: model.apiKey: secrets do not belong"},
+      {R"({"name":"kA","type":"x","model":{"apiKey":"sk-123"}})",
+       "p.json: model.apiKey: secrets do not belong"},
       {R"({"name":"1A","type":"x"})", "p.json: name: agent name '1A' must start with a letter"},
-      {R"({"name":"kOther","type":"x"})", "p.json: name: 'kOther' does not match the manifest entry 'kA'"},
+      {R"({"name":"kOther","type":"x"})",
+       "p.json: name: 'kOther' does not match the manifest entry 'kA'"},
   };
   for (const auto& c : cases) {
     auto r = ParseAgentProfile(c.json, "p.json", "kA", "");
@@ -66,7 +70,8 @@ TEST(AgentConfigTest, ManifestErrorsNameTheFile) {
   r = LoadAgentProfiles(dir.path());
   EXPECT_TRUE(absl::StrContains(r.status().message(), "kA:dev.json: limits.timeout")) << r.status();
 
-  std::ofstream(dir.File("manifest.json")) << R"({"agents":[{"name":"kA","profile":"dev"},{"name":"kA","profile":"dev"}]})";
+  std::ofstream(dir.File("manifest.json"))
+      << R"({"agents":[{"name":"kA","profile":"dev"},{"name":"kA","profile":"dev"}]})";
   std::ofstream(dir.File("kA:dev.json")) << R"({"name":"kA","type":"t"})";
   r = LoadAgentProfiles(dir.path());
   EXPECT_TRUE(absl::StrContains(r.status().message(), "duplicate agent 'kA'")) << r.status();

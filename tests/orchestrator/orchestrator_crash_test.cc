@@ -42,17 +42,18 @@ Stack OpenStack(const std::string& db, std::atomic<int>* now, std::atomic<int>* 
   o.max_concurrent = kMaxConcurrent;
   s.orch = Orchestrator::Open(o).value();
   Store* store = s.store.get();
-  (void)s.orch->RegisterHandler("kExecutor", [store, now, peak](TaskContext& ctx) -> absl::StatusOr<Json> {
-    int v = ++*now;
-    int m = peak->load();
-    while (v > m && !peak->compare_exchange_weak(m, v)) {
-    }
-    // The side effect whose repetition the test counts.
-    auto w = store->Put("runs", absl::StrCat(ctx.task_id(), "/", NewId()), "1");
-    --*now;
-    if (!w.ok()) return w.status();
-    return Json{{"ok", true}};
-  });
+  (void)s.orch->RegisterHandler(
+      "kExecutor", [store, now, peak](TaskContext& ctx) -> absl::StatusOr<Json> {
+        int v = ++*now;
+        int m = peak->load();
+        while (v > m && !peak->compare_exchange_weak(m, v)) {
+        }
+        // The side effect whose repetition the test counts.
+        auto w = store->Put("runs", absl::StrCat(ctx.task_id(), "/", NewId()), "1");
+        --*now;
+        if (!w.ok()) return w.status();
+        return Json{{"ok", true}};
+      });
   return s;
 }
 

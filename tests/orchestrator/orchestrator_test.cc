@@ -63,10 +63,15 @@ class OrchestratorTest : public ::testing::Test {
 
 TEST_F(OrchestratorTest, RunsASignedTaskAndRecordsItsOutput) {
   Open();
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      ctx.Log(LogLevel::kInfo, "adding", {{"a", ctx.input()["a"]}});
-                      return Json{{"sum", ctx.input()["a"].get<int>() + ctx.input()["b"].get<int>()}};
-                    }).ok());
+  ASSERT_TRUE(
+      orch_
+          ->RegisterHandler(
+              "kExecutor",
+              [](TaskContext& ctx) -> absl::StatusOr<Json> {
+                ctx.Log(LogLevel::kInfo, "adding", {{"a", ctx.input()["a"]}});
+                return Json{{"sum", ctx.input()["a"].get<int>() + ctx.input()["b"].get<int>()}};
+              })
+          .ok());
   auto id = orch_->Submit(Sign("kExecutor", {{"input", {{"a", 2}, {"b", 3}}}}));
   ASSERT_TRUE(id.ok()) << id.status();
   TaskInfo t = WaitDone(*id);
@@ -84,22 +89,29 @@ TEST_F(OrchestratorTest, RunsASignedTaskAndRecordsItsOutput) {
   // The durable record matches.
   EXPECT_EQ(orch_->List({}).value().front().state, TaskState::kSucceeded);
   std::string metrics = telemetry_->metrics()->RenderPrometheus();
-  EXPECT_TRUE(absl::StrContains(metrics, "agent_tasks_total{agent_type=\"kExecutor\",status=\"succeeded\"} 1")) << metrics;
-  EXPECT_TRUE(absl::StrContains(metrics, "agent_task_duration_seconds_count{agent_type=\"kExecutor\"} 1"));
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "agent_tasks_total{agent_type=\"kExecutor\",status=\"succeeded\"} 1"))
+      << metrics;
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "agent_task_duration_seconds_count{agent_type=\"kExecutor\"} 1"));
 }
 
 TEST_F(OrchestratorTest, RefusesUnsignedTamperedExpiredAndReplayedTasks) {
   Open();
   std::atomic<int> runs{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      runs++;
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      runs++;
+                                      return Json::object();
+                                    })
+                  .ok());
   std::string env = Sign("kExecutor", {{"input", {{"cmd", "ls"}}}});
   // Unsigned: the envelope without its signature.
   Json unsigned_env = ParseJson(env).value();
   unsigned_env.erase("sig");
-  EXPECT_EQ(orch_->Submit(DumpJson(unsigned_env)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_->Submit(DumpJson(unsigned_env)).status().code(),
+            absl::StatusCode::kInvalidArgument);
   // Tampered input.
   std::string tampered = env;
   tampered.replace(tampered.find("\"ls\""), 4, "\"rm\"");
@@ -126,15 +138,19 @@ TEST_F(OrchestratorTest, RefusesUnsignedTamperedExpiredAndReplayedTasks) {
 
 TEST_F(OrchestratorTest, BadSpecsAreRefusedWithoutStoringAnything) {
   Open();
-  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"bogus", 1}})).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"timeout_ms", -5}})).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"bogus", 1}})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"timeout_ms", -5}})).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"retry", {{"max_attempts", 0}}}})).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"depends_on", {"nope"}}})).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"depends_on", {NewId()}}})).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"retry", {{"non_retryable", {"NOT_A_CODE"}}}}})).status().code(),
+  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"retry", {{"non_retryable", {"NOT_A_CODE"}}}}}))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(orch_->List({}).value().empty());
   EXPECT_EQ(orch_->Get("x").status().code(), absl::StatusCode::kInvalidArgument);
@@ -182,8 +198,8 @@ TEST_F(OrchestratorTest, DagRunsInDependencyOrderAndFeedsOutputs) {
 TEST_F(OrchestratorTest, PlansWithCyclesOrDuplicateIdsAreRefused) {
   Open();
   std::string a = NewId(), b = NewId();
-  auto r = orch_->SubmitPlan({Sign("kExecutor", {{"depends_on", {b}}}, a),
-                              Sign("kExecutor", {{"depends_on", {a}}}, b)});
+  auto r = orch_->SubmitPlan(
+      {Sign("kExecutor", {{"depends_on", {b}}}, a), Sign("kExecutor", {{"depends_on", {a}}}, b)});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "cycle")) << r.status();
   EXPECT_TRUE(orch_->List({}).value().empty());
@@ -192,14 +208,19 @@ TEST_F(OrchestratorTest, PlansWithCyclesOrDuplicateIdsAreRefused) {
 
 TEST_F(OrchestratorTest, FailurePropagatesToDependants) {
   Open();
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      if (ctx.input().value("fail", false)) return absl::InvalidArgumentError("bad input");
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      if (ctx.input().value("fail", false))
+                                        return absl::InvalidArgumentError("bad input");
+                                      return Json::object();
+                                    })
+                  .ok());
   std::string a = NewId(), b = NewId(), c = NewId();
-  ASSERT_TRUE(orch_->SubmitPlan({Sign("kExecutor", {{"input", {{"fail", true}}}}, a),
-                                 Sign("kExecutor", {{"depends_on", {a}}}, b),
-                                 Sign("kExecutor", {{"depends_on", {b}}}, c)})
+  ASSERT_TRUE(orch_
+                  ->SubmitPlan({Sign("kExecutor", {{"input", {{"fail", true}}}}, a),
+                                Sign("kExecutor", {{"depends_on", {a}}}, b),
+                                Sign("kExecutor", {{"depends_on", {b}}}, c)})
                   .ok());
   EXPECT_EQ(WaitDone(a).state, TaskState::kFailed);
   TaskInfo tc = WaitDone(c);
@@ -212,15 +233,23 @@ TEST_F(OrchestratorTest, FailurePropagatesToDependants) {
 TEST_F(OrchestratorTest, RetriesWithExponentialBackoffOnTheFakeClock) {
   Open();
   std::atomic<int> calls{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      if (++calls < 3) return absl::UnavailableError("flaky");
-                      return Json{{"ok", true}};
-                    }).ok());
-  auto id = orch_->Submit(Sign("kExecutor", {{"retry", {{"max_attempts", 3}, {"initial_backoff_ms", 10000},
-                                                        {"multiplier", 2}, {"jitter", 0}}}}))
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      if (++calls < 3) return absl::UnavailableError("flaky");
+                                      return Json{{"ok", true}};
+                                    })
+                  .ok());
+  auto id = orch_
+                ->Submit(Sign("kExecutor", {{"retry",
+                                             {{"max_attempts", 3},
+                                              {"initial_backoff_ms", 10000},
+                                              {"multiplier", 2},
+                                              {"jitter", 0}}}}))
                 .value();
   auto wait_state = [&](TaskState s) {
-    for (int i = 0; i < 5000 && orch_->Get(id).value().state != s; ++i) absl::SleepFor(absl::Milliseconds(1));
+    for (int i = 0; i < 5000 && orch_->Get(id).value().state != s; ++i)
+      absl::SleepFor(absl::Milliseconds(1));
     return orch_->Get(id).value().state;
   };
   EXPECT_EQ(wait_state(TaskState::kRetrying), TaskState::kRetrying);
@@ -244,10 +273,13 @@ TEST_F(OrchestratorTest, RetriesWithExponentialBackoffOnTheFakeClock) {
 TEST_F(OrchestratorTest, NonRetryableErrorsFailAtOnce) {
   Open();
   std::atomic<int> calls{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      ++calls;
-                      return absl::PermissionDeniedError("no");
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++calls;
+                                      return absl::PermissionDeniedError("no");
+                                    })
+                  .ok());
   auto id = orch_->Submit(Sign("kExecutor", {{"retry", {{"max_attempts", 5}}}})).value();
   TaskInfo t = WaitDone(id);
   EXPECT_EQ(t.state, TaskState::kFailed);
@@ -259,11 +291,14 @@ TEST_F(OrchestratorTest, TimeoutsCancelTheHandlerAndAreRecorded) {
   options_.default_timeout = absl::Seconds(30);
   Open();
   absl::Notification running;
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      running.Notify();
-                      ctx.WaitForCancel(absl::Seconds(20));
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      running.Notify();
+                                      ctx.WaitForCancel(absl::Seconds(20));
+                                      return Json::object();
+                                    })
+                  .ok());
   auto id = orch_->Submit(Sign("kExecutor", {{"timeout_ms", 5000}})).value();
   running.WaitForNotification();
   clock_.Advance(absl::Seconds(5));
@@ -276,13 +311,20 @@ TEST_F(OrchestratorTest, CancellationReachesTheRunningHandler) {
   Open();
   absl::Notification running;
   std::atomic<int64_t> seen_ns{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      running.Notify();
-                      if (ctx.WaitForCancel(absl::Seconds(20))) seen_ns = absl::GetCurrentTimeNanos();
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      running.Notify();
+                                      if (ctx.WaitForCancel(absl::Seconds(20)))
+                                        seen_ns = absl::GetCurrentTimeNanos();
+                                      return Json::object();
+                                    })
+                  .ok());
   std::string a = NewId(), b = NewId();
-  ASSERT_TRUE(orch_->SubmitPlan({Sign("kExecutor", Json::object(), a), Sign("kExecutor", {{"depends_on", {a}}}, b)}).ok());
+  ASSERT_TRUE(orch_
+                  ->SubmitPlan({Sign("kExecutor", Json::object(), a),
+                                Sign("kExecutor", {{"depends_on", {a}}}, b)})
+                  .ok());
   running.WaitForNotification();
   int64_t asked = absl::GetCurrentTimeNanos();
   ASSERT_TRUE(orch_->Cancel(a).ok());
@@ -299,10 +341,13 @@ TEST_F(OrchestratorTest, CancelledQueuedTaskNeverRuns) {
   auto id = orch_->Submit(Sign("kExecutor")).value();
   ASSERT_TRUE(orch_->Cancel(id).ok());
   std::atomic<int> runs{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      ++runs;
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++runs;
+                                      return Json::object();
+                                    })
+                  .ok());
   EXPECT_EQ(WaitDone(id).state, TaskState::kCancelled);
   absl::SleepFor(absl::Milliseconds(20));
   EXPECT_EQ(runs.load(), 0);
@@ -321,17 +366,21 @@ TEST_F(OrchestratorTest, MaxConcurrentIsNeverExceeded) {
   };
   for (const char* agent : {"kExecutor", "kPlanner"}) {
     bool planner = std::string(agent) == "kPlanner";
-    ASSERT_TRUE(orch_->RegisterHandler(agent, [&, planner](TaskContext&) -> absl::StatusOr<Json> {
-                        track(now, peak);
-                        if (planner) track(planner_now, planner_peak);
-                        absl::SleepFor(absl::Microseconds(300));
-                        if (planner) --planner_now;
-                        --now;
-                        return Json::object();
-                      }).ok());
+    ASSERT_TRUE(orch_
+                    ->RegisterHandler(agent,
+                                      [&, planner](TaskContext&) -> absl::StatusOr<Json> {
+                                        track(now, peak);
+                                        if (planner) track(planner_now, planner_peak);
+                                        absl::SleepFor(absl::Microseconds(300));
+                                        if (planner) --planner_now;
+                                        --now;
+                                        return Json::object();
+                                      })
+                    .ok());
   }
   std::vector<std::string> ids;
-  for (int i = 0; i < 200; ++i) ids.push_back(orch_->Submit(Sign(i % 2 ? "kExecutor" : "kPlanner")).value());
+  for (int i = 0; i < 200; ++i)
+    ids.push_back(orch_->Submit(Sign(i % 2 ? "kExecutor" : "kPlanner")).value());
   for (const auto& id : ids) EXPECT_EQ(WaitDone(id).state, TaskState::kSucceeded);
   EXPECT_LE(peak.load(), 4);
   EXPECT_LE(planner_peak.load(), 2);
@@ -342,10 +391,13 @@ TEST_F(OrchestratorTest, MaxConcurrentIsNeverExceeded) {
 TEST_F(OrchestratorTest, IdempotencyKeyCreatesOneTask) {
   Open();
   std::atomic<int> runs{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      ++runs;
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++runs;
+                                      return Json::object();
+                                    })
+                  .ok());
   auto first = orch_->Submit(Sign("kExecutor", {{"idempotency_key", "invoice-42"}})).value();
   auto second = orch_->Submit(Sign("kExecutor", {{"idempotency_key", "invoice-42"}})).value();
   EXPECT_EQ(first, second);
@@ -357,21 +409,29 @@ TEST_F(OrchestratorTest, IdempotencyKeyCreatesOneTask) {
 
 TEST_F(OrchestratorTest, PermissionsAreEnforced) {
   auto access = AccessController::Open().value();
-  ASSERT_TRUE(access->LoadJson(R"({
+  ASSERT_TRUE(access
+                  ->LoadJson(R"({
     "agents": {
       "kCore": {"allow": ["agents:kExecutor:execute", "agents:kPlanner:execute"]},
       "kExecutor": {"allow": ["memory:ns/alice/*:read"], "deny": ["vault:**:*"]}
-    }})").ok());
+    }})")
+                  .ok());
   options_.access = access.get();
   Open();
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      KOS_RETURN_IF_ERROR(ctx.Authorize("vault:kv/team/openai", "read"));
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      KOS_RETURN_IF_ERROR(
+                                          ctx.Authorize("vault:kv/team/openai", "read"));
+                                      return Json::object();
+                                    })
+                  .ok());
   // kCore may not dispatch to kReviewer.
   EXPECT_EQ(orch_->Submit(Sign("kReviewer")).status().code(), absl::StatusCode::kPermissionDenied);
   // kExecutor lacks memory write.
-  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"requires", {"memory:ns/alice/notes:write"}}})).status().code(),
+  EXPECT_EQ(orch_->Submit(Sign("kExecutor", {{"requires", {"memory:ns/alice/notes:write"}}}))
+                .status()
+                .code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(last_event_, "task.denied");
   // Allowed to run, but the handler's own access check is denied at run time.
@@ -385,12 +445,16 @@ TEST_F(OrchestratorTest, PermissionsAreEnforced) {
 
 TEST_F(OrchestratorTest, ReviewPausesUntilApprovedOrRejected) {
   Open();
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [](TaskContext&) -> absl::StatusOr<Json> {
-                      return Json{{"draft", "hello"}};
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [](TaskContext&) -> absl::StatusOr<Json> {
+                                      return Json{{"draft", "hello"}};
+                                    })
+                  .ok());
   std::string a = NewId(), b = NewId();
-  ASSERT_TRUE(orch_->SubmitPlan({Sign("kExecutor", {{"review", true}}, a),
-                                 Sign("kExecutor", {{"depends_on", {a}}}, b)})
+  ASSERT_TRUE(orch_
+                  ->SubmitPlan({Sign("kExecutor", {{"review", true}}, a),
+                                Sign("kExecutor", {{"depends_on", {a}}}, b)})
                   .ok());
   EXPECT_EQ(WaitDone(a).state, TaskState::kAwaitingReview);
   EXPECT_EQ(orch_->Get(b).value().state, TaskState::kWaiting);
@@ -412,18 +476,26 @@ TEST_F(OrchestratorTest, PlannerAddsSubtasksAtRunTime) {
   Open();
   absl::Mutex mu;
   std::vector<std::string> children;
-  ASSERT_TRUE(orch_->RegisterHandler("kPlanner", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      for (int i = 0; i < 3; ++i) {
-                        KOS_ASSIGN_OR_RETURN(std::string id,
-                                             ctx.AddSubtask("kExecutor", {{"input", {{"step", i}}}}));
-                        absl::MutexLock l(&mu);
-                        children.push_back(id);
-                      }
-                      return Json{{"planned", 3}};
-                    }).ok());
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      return Json{{"done", ctx.input()["step"]}};
-                    }).ok());
+  ASSERT_TRUE(
+      orch_
+          ->RegisterHandler("kPlanner",
+                            [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                              for (int i = 0; i < 3; ++i) {
+                                KOS_ASSIGN_OR_RETURN(
+                                    std::string id,
+                                    ctx.AddSubtask("kExecutor", {{"input", {{"step", i}}}}));
+                                absl::MutexLock l(&mu);
+                                children.push_back(id);
+                              }
+                              return Json{{"planned", 3}};
+                            })
+          .ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      return Json{{"done", ctx.input()["step"]}};
+                                    })
+                  .ok());
   auto parent = orch_->Submit(Sign("kPlanner")).value();
   TaskInfo p = WaitDone(parent);
   EXPECT_EQ(p.state, TaskState::kSucceeded);
@@ -445,10 +517,14 @@ TEST_F(OrchestratorTest, LogsStreamToSubscribers) {
     absl::MutexLock lock(&mu);
     streamed.push_back(l.message);
   });
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      for (int i = 0; i < 5; ++i) ctx.Log(LogLevel::kInfo, absl::StrCat("step ", i));
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      for (int i = 0; i < 5; ++i)
+                                        ctx.Log(LogLevel::kInfo, absl::StrCat("step ", i));
+                                      return Json::object();
+                                    })
+                  .ok());
   auto id = orch_->Submit(Sign("kExecutor")).value();
   WaitDone(id);
   orch_->Unsubscribe(sub);
@@ -463,10 +539,14 @@ TEST_F(OrchestratorTest, ThousandTaskPlan) {
   options_.max_concurrent = 8;
   Open();
   std::atomic<int> runs{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                      ++runs;
-                      return Json{{"n", static_cast<int>(ctx.dependency_outputs().size())}};
-                    }).ok());
+  ASSERT_TRUE(
+      orch_
+          ->RegisterHandler("kExecutor",
+                            [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                              ++runs;
+                              return Json{{"n", static_cast<int>(ctx.dependency_outputs().size())}};
+                            })
+          .ok());
   // A chain of 10 layers of 100 tasks; each depends on one task of the layer before.
   std::vector<std::string> ids(1000);
   for (auto& id : ids) id = NewId();
@@ -488,10 +568,13 @@ TEST_F(OrchestratorTest, RecoveryRequeuesInterruptedWorkAndNeverRerunsFinishedTa
   {
     Open();
     std::atomic<int> runs{0};
-    ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                        ++runs;
-                        return Json::object();
-                      }).ok());
+    ASSERT_TRUE(orch_
+                    ->RegisterHandler("kExecutor",
+                                      [&](TaskContext&) -> absl::StatusOr<Json> {
+                                        ++runs;
+                                        return Json::object();
+                                      })
+                    .ok());
     auto done = orch_->Submit(Sign("kExecutor")).value();
     WaitDone(done);
     orch_.reset();  // graceful
@@ -514,14 +597,20 @@ TEST_F(OrchestratorTest, RecoveryRequeuesInterruptedWorkAndNeverRerunsFinishedTa
   Open();
   EXPECT_EQ(orch_->stats().recovered, 1u);
   std::atomic<int> runs{0};
-  ASSERT_TRUE(orch_->RegisterHandler("kPlanner", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      ++runs;
-                      return Json::object();
-                    }).ok());
-  ASSERT_TRUE(orch_->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                      ADD_FAILURE() << "a finished task ran again";
-                      return Json::object();
-                    }).ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kPlanner",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++runs;
+                                      return Json::object();
+                                    })
+                  .ok());
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ADD_FAILURE() << "a finished task ran again";
+                                      return Json::object();
+                                    })
+                  .ok());
   EXPECT_EQ(WaitDone(queued).state, TaskState::kSucceeded);
   EXPECT_EQ(runs.load(), 1);
 }

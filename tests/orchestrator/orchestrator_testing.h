@@ -43,7 +43,8 @@ struct SigningSetup {
     return s;
   }
 
-  std::string Sign(const std::string& agent, Json payload = Json::object(), std::string task_id = "") {
+  std::string Sign(const std::string& agent, Json payload = Json::object(),
+                   std::string task_id = "") {
     TaskRequest r;
     r.audience = agent;
     r.payload = std::move(payload);

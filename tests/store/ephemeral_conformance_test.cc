@@ -19,19 +19,20 @@ namespace {
 
 struct Backend {
   std::string name;
-  std::string uri;                  // used when env_uri is null
-  const char* env_uri = nullptr;    // skip unless this variable names a server
-  bool honours_fake_clock = true;   // false: the server expires keys by its own clock
+  std::string uri;                 // used when env_uri is null
+  const char* env_uri = nullptr;   // skip unless this variable names a server
+  bool honours_fake_clock = true;  // false: the server expires keys by its own clock
 };
 
 // Printed in failure messages instead of the struct's bytes.
 void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
 // GTEST_SKIP only leaves the function it is written in, so this is a macro.
-#define KOS_SKIP_UNLESS_FAKE_CLOCK()                                                  \
-  if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name                 \
-                                                   << " expires keys by its own clock, " \
-                                                      "not the injected FakeClock"
+#define KOS_SKIP_UNLESS_FAKE_CLOCK()                 \
+  if (!GetParam().honours_fake_clock)                \
+  GTEST_SKIP() << GetParam().name                    \
+               << " expires keys by its own clock, " \
+                  "not the injected FakeClock"
 
 class EphemeralConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:

@@ -113,7 +113,8 @@ TEST(SqliteCrashTest, AcknowledgedBatchesSurviveSigkill) {
       EXPECT_EQ(n, kOpsPerBatch) << "batch " << batch << " is half applied (cycle " << cycle << ")";
     }
     for (uint64_t a : acked) {
-      ASSERT_EQ(parts.count(a), 1u) << "acknowledged batch " << a << " lost (cycle " << cycle << ")";
+      ASSERT_EQ(parts.count(a), 1u)
+          << "acknowledged batch " << a << " lost (cycle " << cycle << ")";
     }
     if (!acked.empty()) {
       auto one = (*store)->Get("crash", absl::StrCat(*acked.rbegin(), "-4"));

@@ -198,7 +198,8 @@ TEST_F(SqliteStoreTest, TruncatedDatabaseIsRefused) {
   {
     auto s = Open();
     ASSERT_TRUE(s.ok());
-    for (int i = 0; i < 200; ++i) KOS_ASSERT_OK((*s)->Put("c", absl::StrCat(i), std::string(500, 'x')));
+    for (int i = 0; i < 200; ++i)
+      KOS_ASSERT_OK((*s)->Put("c", absl::StrCat(i), std::string(500, 'x')));
   }
   std::string content = testing::ReadFileOrDie(path_);
   ASSERT_GT(content.size(), 8192u);
@@ -220,8 +221,9 @@ TEST_F(SqliteStoreTest, TruncatedDatabaseIsRefused) {
 
 TEST_F(SqliteStoreTest, ForeignSqliteDatabaseIsRefusedUntouched) {
   std::string path = dir_.File("foreign.db");
-  RawExec(path, "CREATE TABLE records (id INTEGER PRIMARY KEY, name TEXT);"
-                "INSERT INTO records (name) VALUES ('theirs')");
+  RawExec(path,
+          "CREATE TABLE records (id INTEGER PRIMARY KEY, name TEXT);"
+          "INSERT INTO records (name) VALUES ('theirs')");
   auto s = OpenStore("sqlite://" + path, options_);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition) << s.status();
   EXPECT_THAT(s.status().message(), HasSubstr("did not create"));

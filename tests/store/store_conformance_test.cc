@@ -33,10 +33,11 @@ struct Backend {
 void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
 // GTEST_SKIP only leaves the function it is written in, so this is a macro.
-#define KOS_SKIP_UNLESS_FAKE_CLOCK()                                                  \
-  if (!GetParam().honours_fake_clock) GTEST_SKIP() << GetParam().name                 \
-                                                   << " expires keys by its own clock, " \
-                                                      "not the injected FakeClock"
+#define KOS_SKIP_UNLESS_FAKE_CLOCK()                 \
+  if (!GetParam().honours_fake_clock)                \
+  GTEST_SKIP() << GetParam().name                    \
+               << " expires keys by its own clock, " \
+                  "not the injected FakeClock"
 
 std::string RandomSuffix() {
   std::random_device rd;
@@ -71,7 +72,6 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
   }
-
 
   std::vector<std::string> Keys(const ScanPage& page) {
     std::vector<std::string> out;
@@ -191,7 +191,8 @@ TEST_P(StoreConformanceTest, BatchAppliesInOrderWithConsecutiveSequences) {
   EXPECT_EQ((*res)[1].version, 2u);
   EXPECT_EQ((*res)[2].version, 1u);
   EXPECT_EQ((*res)[3].version, 1u);
-  for (size_t i = 1; i < res->size(); ++i) EXPECT_EQ((*res)[i].sequence, (*res)[i - 1].sequence + 1);
+  for (size_t i = 1; i < res->size(); ++i)
+    EXPECT_EQ((*res)[i].sequence, (*res)[i - 1].sequence + 1);
   EXPECT_EQ(*store_->LastSequence(), res->back().sequence);
   EXPECT_EQ(store_->Get(col_, "x")->value, "2");
   EXPECT_EQ(store_->Get(col_, "y").status().code(), absl::StatusCode::kNotFound);
@@ -204,8 +205,8 @@ TEST_P(StoreConformanceTest, BatchAppliesInOrderWithConsecutiveSequences) {
 }
 
 TEST_P(StoreConformanceTest, ScanIsOrderedFilteredAndPaginated) {
-  std::vector<std::string> keys = {"b", "ab", "a", "abc", "abd", "ac", "b\xff", "\xff",
-                                   "\xff\xff", "0", "ab\xff", "abc0"};
+  std::vector<std::string> keys = {"b",     "ab",   "a",        "abc", "abd",    "ac",
+                                   "b\xff", "\xff", "\xff\xff", "0",   "ab\xff", "abc0"};
   std::shuffle(keys.begin(), keys.end(), std::mt19937(42));
   for (const std::string& k : keys) KOS_ASSERT_OK(store_->Put(col_, k, "v:" + k));
   KOS_ASSERT_OK(store_->Put(other_, "aa", "elsewhere"));
@@ -458,8 +459,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
                          [](const auto& info) { return info.param.name; });
 
 TEST(OpenStoreTest, RejectsUnknownAndMalformedUris) {
-  for (const char* uri : {"redis://localhost", "nocolon", ":memory", "file:///tmp/x", "sqlite:",
-                          "sqlite://"}) {
+  for (const char* uri :
+       {"redis://localhost", "nocolon", ":memory", "file:///tmp/x", "sqlite:", "sqlite://"}) {
     auto s = OpenStore(uri);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << uri;
     EXPECT_FALSE(s.status().message().empty());

@@ -123,8 +123,10 @@ TEST(TelemetryTest, SeedMetricsAreExported) {
   t->AgentTaskDuration("kPlanner")->Observe(0.2);
   t->ActiveAgents()->Set(2);
   std::string text = t->metrics()->RenderPrometheus();
-  EXPECT_TRUE(absl::StrContains(text, "agent_tasks_total{agent_type=\"kPlanner\",status=\"succeeded\"} 1"));
-  EXPECT_TRUE(absl::StrContains(text, "agent_task_duration_seconds_count{agent_type=\"kPlanner\"} 1"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "agent_tasks_total{agent_type=\"kPlanner\",status=\"succeeded\"} 1"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "agent_task_duration_seconds_count{agent_type=\"kPlanner\"} 1"));
   EXPECT_TRUE(absl::StrContains(text, "active_agents 2"));
 }
 
@@ -155,7 +157,7 @@ TEST(TelemetryTest, ThresholdAlertsFireAndResolveOverAWindow) {
   EXPECT_TRUE(ev[0].firing);
   EXPECT_EQ(ev[0].value, 5);
   EXPECT_TRUE(t->EvaluateAlerts().empty());  // still firing: no new transition
-  clock.Advance(absl::Minutes(10));           // the burst leaves the window
+  clock.Advance(absl::Minutes(10));          // the burst leaves the window
   ev = t->EvaluateAlerts();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_FALSE(ev[0].firing);

@@ -32,15 +32,15 @@ std::string ReadFileOrDie(const std::string& path);
 
 }  // namespace kos::testing
 
-#define KOS_ASSERT_OK(expr)                       \
-  do {                                            \
+#define KOS_ASSERT_OK(expr)                                       \
+  do {                                                            \
     const ::absl::Status kos_s_ = ::kos::testing::ToStatus(expr); \
-    ASSERT_TRUE(kos_s_.ok()) << kos_s_;           \
+    ASSERT_TRUE(kos_s_.ok()) << kos_s_;                           \
   } while (0)
-#define KOS_EXPECT_OK(expr)                       \
-  do {                                            \
+#define KOS_EXPECT_OK(expr)                                       \
+  do {                                                            \
     const ::absl::Status kos_s_ = ::kos::testing::ToStatus(expr); \
-    EXPECT_TRUE(kos_s_.ok()) << kos_s_;           \
+    EXPECT_TRUE(kos_s_.ok()) << kos_s_;                           \
   } while (0)
 
 namespace kos::testing {

@@ -24,8 +24,8 @@ using ::kos::testing::TempDir;
 
 // Counts windows of every file under `dir` that equal one of `needles`
 // (all of length `len`), and also raw "KOSCANARY" markers.
-size_t CountHits(const std::string& dir, const std::unordered_set<std::string>& needles,
-                 size_t len, std::vector<std::string>* where) {
+size_t CountHits(const std::string& dir, const std::unordered_set<std::string>& needles, size_t len,
+                 std::vector<std::string>* where) {
   size_t hits = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -78,7 +78,8 @@ TEST(VaultCanaryTest, NoPlaintextCanaryOnDisk) {
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_EQ(s->value.view(), canaries[i]);
   }
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(v.Put("writer", absl::StrCat("kv/canary/", i), canary()).ok());
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(v.Put("writer", absl::StrCat("kv/canary/", i), canary()).ok());
   ASSERT_TRUE(v.Rotate("admin").ok());
   std::string token;
   do {
@@ -87,7 +88,8 @@ TEST(VaultCanaryTest, NoPlaintextCanaryOnDisk) {
     token = r->resume_token;
   } while (!token.empty());
   ASSERT_TRUE(v.SetMinDecryptionVersion("admin", 2).ok());
-  for (int i = 200; i < 300; ++i) ASSERT_TRUE(v.Delete("admin", absl::StrCat("kv/canary/", i)).ok());
+  for (int i = 200; i < 300; ++i)
+    ASSERT_TRUE(v.Delete("admin", absl::StrCat("kv/canary/", i)).ok());
   for (int i = 300; i < 350; ++i) {
     ASSERT_TRUE(v.Destroy("admin", absl::StrCat("kv/canary/", i), {1}).ok());
   }

@@ -4,8 +4,8 @@
 
 #include <memory>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -103,11 +103,10 @@ TEST_P(VaultTest, VersionsAndMetadata) {
   EXPECT_EQ(md->oldest_version, 1u);
   EXPECT_EQ(md->created + absl::Seconds(5), md->updated);
   ASSERT_EQ(md->versions.size(), 2u);
-  KOS_ASSERT_OK(vault_->UpdateMetadata("alice", "kv/team/openai",
-                                       {std::nullopt, std::map<std::string, std::string>{
-                                                          {"owner", "ml-team"}}}));
-  EXPECT_EQ(vault_->GetMetadata("alice", "kv/team/openai")->custom_metadata.at("owner"),
-            "ml-team");
+  KOS_ASSERT_OK(vault_->UpdateMetadata(
+      "alice", "kv/team/openai",
+      {std::nullopt, std::map<std::string, std::string>{{"owner", "ml-team"}}}));
+  EXPECT_EQ(vault_->GetMetadata("alice", "kv/team/openai")->custom_metadata.at("owner"), "ml-team");
 
   // JSON helper.
   ASSERT_TRUE(vault_->PutJson("alice", "kv/team/db", Json{{"user", "u"}, {"pw", "p"}}).ok());
@@ -181,14 +180,16 @@ TEST_P(VaultTest, ListByPrefix) {
   for (const char* p : {"kv/team/a", "kv/team/b", "kv/other/c", "app/x"}) {
     ASSERT_TRUE(vault_->Put("alice", p, "v").ok());
   }
-  EXPECT_EQ(*vault_->List("alice", "kv/team/"), (std::vector<std::string>{"kv/team/a", "kv/team/b"}));
+  EXPECT_EQ(*vault_->List("alice", "kv/team/"),
+            (std::vector<std::string>{"kv/team/a", "kv/team/b"}));
   EXPECT_EQ(vault_->List("alice", "")->size(), 4u);
   EXPECT_EQ(vault_->List("alice", "kv/")->size(), 3u);
   EXPECT_EQ(vault_->List("alice", "kv/*").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_P(VaultTest, RotationRewrapAndMinDecryptionVersion) {
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(vault_->Put("alice", absl::StrCat("kv/r", i), "old").ok());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(vault_->Put("alice", absl::StrCat("kv/r", i), "old").ok());
   EXPECT_EQ(*vault_->Rotate("admin"), 2u);
   ASSERT_TRUE(vault_->Put("alice", "kv/new", "new").ok());
   EXPECT_EQ(WrappedWith("kv/r0", 1), 1u);
@@ -326,8 +327,8 @@ TEST_P(VaultTest, CiphertextMovedOrCorruptedIsDataLoss) {
 }
 
 TEST_P(VaultTest, BadPathsAndOversizeValues) {
-  for (const char* bad : {"", "/kv/a", "kv/a/", "kv//a", "kv/../a", "kv/./a", "kv/a b",
-                          "kv/a@1", "kv/\xc3\xa9", "kv/a\n"}) {
+  for (const char* bad : {"", "/kv/a", "kv/a/", "kv//a", "kv/../a", "kv/./a", "kv/a b", "kv/a@1",
+                          "kv/\xc3\xa9", "kv/a\n"}) {
     auto r = vault_->Put("alice", bad, "v");
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(vault_->Get("alice", bad).status().code(), StatusCode::kInvalidArgument) << bad;
