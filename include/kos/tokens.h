@@ -30,6 +30,8 @@
 
 namespace kos {
 
+class Vault;
+
 // ---------------------------------------------------------------------------
 // Signing keyring
 // ---------------------------------------------------------------------------
@@ -39,9 +41,17 @@ struct KOS_EXPORT SigningKeyringOptions {
   Store* store = nullptr;
   // Source of time for rotation and retirement. Not owned. Default: real clock.
   Clock* clock = Clock::Real();
-  // 32-byte key-encryption key: private keys are stored only Seal()ed under
-  // it (XChaCha20-Poly1305, AAD = collection + kid). Required. Keep it outside
-  // the Store (environment, vault, KMS).
+  // Where private keys live, preferred: each key's 32-byte seed is a vault
+  // secret at <vault_path_prefix><kid> (envelope encryption, audited access)
+  // and key_encryption_key is not needed. Not owned; must outlive the
+  // keyring. Default null: use key_encryption_key.
+  Vault* vault = nullptr;
+  // Vault path prefix and the actor named in the vault's audit events.
+  std::string vault_path_prefix = "authn/signing_keys/";
+  std::string vault_actor = "authn";
+  // Without a vault: a 32-byte key-encryption key; seeds are stored in the
+  // Store record only Seal()ed under it (XChaCha20-Poly1305, AAD =
+  // collection + kid). Keep it outside the Store (environment, KMS).
   std::shared_ptr<const SecretBytes> key_encryption_key;
   // Version recorded in sealed blobs, for a later KEK rotation. Default 1.
   uint32_t key_encryption_key_version = 1;

@@ -5,6 +5,7 @@
 #include "kos/id.h"
 #include "kos/status.h"
 #include "kos/tokens.h"
+#include "kos/vault.h"
 
 namespace kos {
 namespace {
@@ -26,8 +27,10 @@ absl::StatusOr<std::unique_ptr<SigningKeyring>> SigningKeyring::Open(
     return absl::InvalidArgumentError("SigningKeyring: store is required");
   if (options.clock == nullptr)
     return absl::InvalidArgumentError("SigningKeyring: clock is required");
-  if (!options.key_encryption_key || options.key_encryption_key->size() != kAeadKeyBytes) {
-    return absl::InvalidArgumentError("SigningKeyring: key_encryption_key must be 32 bytes");
+  if (options.vault == nullptr &&
+      (!options.key_encryption_key || options.key_encryption_key->size() != kAeadKeyBytes)) {
+    return absl::InvalidArgumentError(
+        "SigningKeyring: a vault or a 32-byte key_encryption_key is required");
   }
   if (options.retire_after <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("SigningKeyring: retire_after must be positive");
@@ -91,14 +94,30 @@ absl::Status SigningKeyring::LoadLocked() {
     KOS_ASSIGN_OR_RETURN(Record rec, options_.store->Get(options_.collection, active->info.kid));
     auto j = ParseJson(rec.value);
     if (!j.ok()) return absl::DataLossError("signing key record is not JSON");
-    KOS_ASSIGN_OR_RETURN(std::string sealed_b64, GetString(*j, "sealed_seed", "signing_key"));
-    KOS_ASSIGN_OR_RETURN(std::string sealed, Base64UrlDecode(sealed_b64));
-    auto seed = kos::Open(*options_.key_encryption_key, options_.key_encryption_key_version, sealed,
-                          Aad(active->info.kid));
-    if (!seed.ok()) {
-      return absl::UnauthenticatedError("signing key does not open under the key-encryption key");
+    SecretBytes seed;
+    if (j->contains("vault_path")) {
+      KOS_ASSIGN_OR_RETURN(std::string path, GetString(*j, "vault_path", "signing_key"));
+      if (options_.vault == nullptr) {
+        return absl::FailedPreconditionError(
+            "signing key is in a vault but no vault is configured");
+      }
+      KOS_ASSIGN_OR_RETURN(Secret secret, options_.vault->Get(options_.vault_actor, path));
+      seed = std::move(secret.value);
+    } else {
+      KOS_ASSIGN_OR_RETURN(std::string sealed_b64, GetString(*j, "sealed_seed", "signing_key"));
+      KOS_ASSIGN_OR_RETURN(std::string sealed, Base64UrlDecode(sealed_b64));
+      if (!options_.key_encryption_key) {
+        return absl::FailedPreconditionError(
+            "signing key is sealed but no key_encryption_key is configured");
+      }
+      auto opened = kos::Open(*options_.key_encryption_key, options_.key_encryption_key_version,
+                              sealed, Aad(active->info.kid));
+      if (!opened.ok()) {
+        return absl::UnauthenticatedError("signing key does not open under the key-encryption key");
+      }
+      seed = std::move(*opened);
     }
-    KOS_ASSIGN_OR_RETURN(Ed25519KeyPair pair, Ed25519KeyPair::FromSeed(seed->view()));
+    KOS_ASSIGN_OR_RETURN(Ed25519KeyPair pair, Ed25519KeyPair::FromSeed(seed.view()));
     if (pair.public_key() != active->info.public_key) {
       return absl::DataLossError("signing key record: public key does not match private key");
     }
@@ -120,17 +139,14 @@ absl::Status SigningKeyring::CreateKey(std::optional<std::pair<std::string, uint
   // ULIDs sort by creation, which LoadLocked relies on to pick the newest.
   std::string kid = IdGenerator(options_.clock).Next();
   SecretBytes seed = pair.ExportSeed();
-  KOS_ASSIGN_OR_RETURN(std::string sealed,
-                       Seal(*options_.key_encryption_key, options_.key_encryption_key_version,
-                            seed.view(), Aad(kid)));
   Json rec = {{"alg", "EdDSA"},
               {"x", pair.PublicKeyBase64Url()},
-              {"sealed_seed", Base64UrlEncode(sealed)},
               {"created_ms", absl::ToUnixMillis(now)},
               {"deactivated_ms", -1},
               {"retire_at_ms", -1}};
+  // The previous key's record is read before anything is written, so a
+  // failure here leaves no orphan seed in the vault.
   std::vector<WriteOp> ops;
-  ops.push_back(WriteOp::Put(options_.collection, kid, DumpJson(rec), 0));
   if (previous) {
     KOS_ASSIGN_OR_RETURN(Record old, options_.store->Get(options_.collection, previous->first));
     auto j = ParseJson(old.value);
@@ -140,7 +156,27 @@ absl::Status SigningKeyring::CreateKey(std::optional<std::pair<std::string, uint
     ops.push_back(
         WriteOp::Put(options_.collection, previous->first, DumpJson(*j), previous->second));
   }
-  return options_.store->Commit(ops).status();
+  std::string vault_path;
+  if (options_.vault != nullptr) {
+    vault_path = options_.vault_path_prefix + kid;
+    VaultPutOptions put;
+    put.cas = 0;
+    KOS_RETURN_IF_ERROR(
+        options_.vault->Put(options_.vault_actor, vault_path, seed.view(), put).status());
+    rec["vault_path"] = vault_path;
+  } else {
+    KOS_ASSIGN_OR_RETURN(std::string sealed,
+                         Seal(*options_.key_encryption_key, options_.key_encryption_key_version,
+                              seed.view(), Aad(kid)));
+    rec["sealed_seed"] = Base64UrlEncode(sealed);
+  }
+  ops.insert(ops.begin(), WriteOp::Put(options_.collection, kid, DumpJson(rec), 0));
+  absl::Status committed = options_.store->Commit(ops).status();
+  if (!committed.ok() && !vault_path.empty()) {
+    // Lost a race (or the Store failed): the seed belongs to no key record.
+    (void)options_.vault->DeleteMetadata(options_.vault_actor, vault_path);
+  }
+  return committed;
 }
 
 absl::StatusOr<std::string> SigningKeyring::Rotate() {
@@ -178,7 +214,12 @@ absl::StatusOr<size_t> SigningKeyring::PurgeRetired() {
   }
   size_t n = 0;
   for (const auto& [kid, version] : doomed) {
-    if (options_.store->Delete(options_.collection, kid, version).ok()) ++n;
+    if (!options_.store->Delete(options_.collection, kid, version).ok()) continue;
+    ++n;
+    if (options_.vault != nullptr) {
+      // Best effort: a retired seed left in the vault signs nothing we accept.
+      (void)options_.vault->DeleteMetadata(options_.vault_actor, options_.vault_path_prefix + kid);
+    }
   }
   absl::MutexLock l(&mu_);
   KOS_RETURN_IF_ERROR(LoadLocked());
