@@ -24,6 +24,12 @@ std::unique_ptr<BlobStore> NewMemoryBlobStore();
 absl::Status ValidateWriteOp(const WriteOp& op, const StoreOptions& options);
 absl::Status ValidateScanOptions(const ScanOptions& options);
 
+// The limits every Ephemeral backend shares, with identical messages.
+absl::Status ValidateEphemeralKey(absl::string_view key, const EphemeralOptions& options);
+absl::Status ValidateEphemeralWrite(absl::string_view key, absl::string_view value,
+                                    absl::Duration ttl, const EphemeralOptions& options);
+absl::Status EphemeralNotFound(absl::string_view key);
+
 // Splits a URI "scheme:rest" (rest may start with "//"). INVALID_ARGUMENT if
 // there is no scheme.
 absl::Status SplitUri(absl::string_view uri, std::string* scheme, std::string* rest);

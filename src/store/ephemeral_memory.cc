@@ -110,29 +110,12 @@ class MemoryEphemeral final : public Ephemeral {
   }
 
  private:
-  absl::Status CheckKey(absl::string_view key) const {
-    if (key.empty()) return absl::InvalidArgumentError("ephemeral key must not be empty");
-    if (key.size() > options_.max_key_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ephemeral key is ", key.size(), " bytes; the limit is ", options_.max_key_bytes));
-    }
-    return absl::OkStatus();
-  }
-
+  absl::Status CheckKey(absl::string_view key) const { return ValidateEphemeralKey(key, options_); }
   absl::Status CheckWrite(absl::string_view key, absl::string_view value,
                           absl::Duration ttl) const {
-    KOS_RETURN_IF_ERROR(CheckKey(key));
-    if (value.size() > options_.max_value_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ephemeral value is ", value.size(), " bytes; the limit is ", options_.max_value_bytes));
-    }
-    if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must not be negative");
-    return absl::OkStatus();
+    return ValidateEphemeralWrite(key, value, ttl, options_);
   }
-
-  static absl::Status NotFound(absl::string_view key) {
-    return absl::NotFoundError(absl::StrCat("no ephemeral key '", key.substr(0, 128), "'"));
-  }
+  static absl::Status NotFound(absl::string_view key) { return EphemeralNotFound(key); }
 
   Item* Live(absl::string_view key, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = items_.find(key);

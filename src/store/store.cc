@@ -94,6 +94,30 @@ absl::Status ValidateScanOptions(const ScanOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateEphemeralKey(absl::string_view key, const EphemeralOptions& options) {
+  if (key.empty()) return absl::InvalidArgumentError("ephemeral key must not be empty");
+  if (key.size() > options.max_key_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("ephemeral key is ", key.size(),
+                                                   " bytes; the limit is ", options.max_key_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEphemeralWrite(absl::string_view key, absl::string_view value,
+                                    absl::Duration ttl, const EphemeralOptions& options) {
+  KOS_RETURN_IF_ERROR(ValidateEphemeralKey(key, options));
+  if (value.size() > options.max_value_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ephemeral value is ", value.size(), " bytes; the limit is ", options.max_value_bytes));
+  }
+  if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl must not be negative");
+  return absl::OkStatus();
+}
+
+absl::Status EphemeralNotFound(absl::string_view key) {
+  return absl::NotFoundError(absl::StrCat("no ephemeral key '", key.substr(0, 128), "'"));
+}
+
 absl::Status SplitUri(absl::string_view uri, std::string* scheme, std::string* rest) {
   size_t colon = uri.find(':');
   if (colon == absl::string_view::npos || colon == 0) {
