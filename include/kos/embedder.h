@@ -130,8 +130,6 @@ class KOS_EXPORT OpenAIEmbedder : public Embedder {
   absl::StatusOr<std::vector<std::vector<float>>> EmbedOne(
       const std::vector<std::string>& texts) const;
   OpenAIEmbedderOptions options_;
-  std::string host_;  // scheme://host:port
-  std::string path_;  // .../embeddings
 };
 
 }  // namespace kos

@@ -20,5 +20,5 @@ endif()
 if(NOT TARGET PkgConfig::kos_httplib)
   pkg_check_modules(kos_httplib REQUIRED IMPORTED_TARGET cpp-httplib)
 endif()
-kos_component(NAME memory DEPS core store
+kos_component(NAME memory DEPS core store openai
               LIBS faiss kos_openblas kos_hnswlib OpenMP::OpenMP_CXX PkgConfig::kos_httplib)

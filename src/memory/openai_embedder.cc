@@ -1,5 +1,3 @@
-#include <httplib.h>
-
 #include <cmath>
 #include <optional>
 
@@ -9,6 +7,7 @@
 #include "kos/embedder.h"
 #include "kos/json.h"
 #include "kos/status.h"
+#include "openai/openai_client.h"
 
 namespace kos {
 
@@ -22,23 +21,10 @@ absl::StatusOr<std::unique_ptr<OpenAIEmbedder>> OpenAIEmbedder::Open(
   if (o.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("OpenAIEmbedder: timeout must be positive");
   }
-  std::string base = o.base_url;
-  while (absl::EndsWith(base, "/")) base.pop_back();
-  const bool http = absl::StartsWith(base, "http://");
-  if (!http && !absl::StartsWith(base, "https://")) {
-    return absl::InvalidArgumentError(
-        "OpenAIEmbedder: base_url must start with http:// or https://");
-  }
-  const size_t scheme_end = base.find("://") + 3;
-  const size_t path_start = base.find('/', scheme_end);
-  std::unique_ptr<OpenAIEmbedder> e(new OpenAIEmbedder(o));
-  e->host_ = base.substr(0, path_start);
-  std::string path = path_start == std::string::npos ? "" : base.substr(path_start);
-  e->path_ = absl::EndsWith(path, "/v1") ? path + "/embeddings" : path + "/v1/embeddings";
-  if (e->host_.size() <= scheme_end) {
-    return absl::InvalidArgumentError("OpenAIEmbedder: base_url has no host");
-  }
-  return e;
+  // Validates base_url now so a bad URL fails at Open, not at the first call.
+  KOS_RETURN_IF_ERROR(
+      openai::Client::Create(o.base_url, "embeddings", o.api_key, o.timeout).status());
+  return std::unique_ptr<OpenAIEmbedder>(new OpenAIEmbedder(o));
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> OpenAIEmbedder::Embed(
@@ -59,48 +45,14 @@ absl::StatusOr<std::vector<std::vector<float>>> OpenAIEmbedder::Embed(
 
 absl::StatusOr<std::vector<std::vector<float>>> OpenAIEmbedder::EmbedOne(
     const std::vector<std::string>& texts) const {
-  // The key must never reach an error message, even if the server echoes it.
-  auto scrub = [&](std::string s) {
-    if (s.size() > 300) s.resize(300);
-    if (!options_.api_key.empty()) absl::StrReplaceAll({{options_.api_key, "[redacted]"}}, &s);
-    return s;
-  };
-  Json body = {{"model", options_.model}, {"input", texts}};
-  std::optional<httplib::Result> result;
-  try {
-    httplib::Client cli(host_);
-    const int64_t us = absl::ToInt64Microseconds(options_.timeout);
-    cli.set_connection_timeout(us / 1000000, us % 1000000);
-    cli.set_read_timeout(us / 1000000, us % 1000000);
-    cli.set_write_timeout(us / 1000000, us % 1000000);
-    httplib::Headers headers;
-    if (!options_.api_key.empty()) {
-      headers.emplace("Authorization", "Bearer " + options_.api_key);
-    }
-    result.emplace(cli.Post(path_, headers, DumpJson(body), "application/json"));
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(scrub(absl::StrCat("embedding request failed: ", e.what())));
-  }
-  httplib::Result& res = *result;
-  if (!res) {
-    return absl::UnavailableError(
-        absl::StrCat("embedding server unreachable: ", httplib::to_string(res.error())));
-  }
-  const int code = res->status;
-  if (code != 200) {
-    const std::string msg =
-        scrub(absl::StrCat("embedding server returned HTTP ", code, ": ", res->body));
-    if (code == 401) return absl::UnauthenticatedError(msg);
-    if (code == 403) return absl::PermissionDeniedError(msg);
-    if (code == 429) return absl::ResourceExhaustedError(msg);
-    if (code >= 400 && code < 500) return absl::InvalidArgumentError(msg);
-    return absl::UnavailableError(msg);
-  }
+  KOS_ASSIGN_OR_RETURN(
+      openai::Client client,
+      openai::Client::Create(options_.base_url, "embeddings", options_.api_key, options_.timeout));
   auto bad = [](absl::string_view why) {
     return absl::InternalError(absl::StrCat("malformed embeddings response: ", why));
   };
-  auto j = ParseJson(res->body);
-  if (!j.ok()) return bad(j.status().message());
+  auto j = client.Post({{"model", options_.model}, {"input", texts}});
+  if (!j.ok()) return j.status();
   if (!j->is_object() || !j->contains("data") || !(*j)["data"].is_array())
     return bad("no data array");
   const Json& data = (*j)["data"];

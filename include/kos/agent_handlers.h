@@ -1,0 +1,50 @@
+// Built-in agent handlers.
+//
+// kBridge: forwards a task to an OpenAI-compatible `/v1/chat/completions`
+// endpoint. Task input: {"messages":[{"role":"user","content":"..."}, ...]}
+// or {"prompt":"..."}; optional "temperature" and "max_tokens" override the
+// profile. Output: {"content", "finish_reason", "model", "usage"}.
+#ifndef KOS_AGENT_HANDLERS_H_
+#define KOS_AGENT_HANDLERS_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kos/agent_config.h"
+#include "kos/export.h"
+#include "kos/orchestrator.h"
+
+namespace kos {
+
+struct ChatBridgeOptions {
+  // e.g. "http://127.0.0.1:8000/v1" or "https://api.example.com".
+  std::string base_url;
+  std::string model;
+  // Bearer token; read it from the vault (profile "apiKeySecret"). Never logged.
+  std::string api_key;
+  double temperature = 0.7;
+  int max_tokens = 0;  // 0: the server's default
+  // Prepended as a "system" message when set.
+  std::string system_prompt;
+  // Per HTTP request; keep it below the agent's task timeout.
+  absl::Duration timeout = absl::Seconds(60);
+  // Largest number of messages and total characters accepted from a task.
+  size_t max_messages = 256;
+  size_t max_input_chars = 1 << 20;
+};
+
+// Reads baseUrl, name, temperature, maxTokens and systemPrompt from a
+// profile's "model" settings. INVALID_ARGUMENT if baseUrl or name is missing.
+KOS_EXPORT absl::StatusOr<ChatBridgeOptions> ChatBridgeOptionsFromProfile(
+    const AgentProfile& profile, std::string api_key);
+
+// INVALID_ARGUMENT for a bad base URL or model. The handler returns
+// INVALID_ARGUMENT for bad task input (not retried) and the server's failure
+// mapped to a status otherwise (UNAVAILABLE and RESOURCE_EXHAUSTED are
+// retried under the task's retry policy).
+KOS_EXPORT absl::StatusOr<AgentHandler> MakeChatBridgeHandler(const ChatBridgeOptions& options);
+
+}  // namespace kos
+
+#endif  // KOS_AGENT_HANDLERS_H_
