@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "kos/api_keys.h"
 #include "kos/authenticator.h"
@@ -64,7 +65,9 @@ struct AuthnEnv {
   std::unique_ptr<TokenEndpoint> endpoint;
   std::unique_ptr<ApiKeyManager> api_keys;
 
-  // Hook observations.
+  // Hook observations. Hooks may run on several threads at once; read these
+  // only after the threads have joined.
+  absl::Mutex hook_mu;
   std::vector<std::string> failures, successes, reuses, signature_failures;
   absl::Duration locked = absl::ZeroDuration();
 
@@ -116,16 +119,20 @@ struct AuthnEnv {
     ao.clients = clients.get();
     ao.hooks.lockout = [this](absl::string_view, absl::string_view) { return locked; };
     ao.hooks.login_failure = [this](absl::string_view a, absl::string_view) {
+      absl::MutexLock l(&hook_mu);
       failures.emplace_back(a);
     };
     ao.hooks.login_success = [this](absl::string_view a, absl::string_view) {
+      absl::MutexLock l(&hook_mu);
       successes.emplace_back(a);
     };
     ao.hooks.refresh_reuse = [this](absl::string_view user, absl::string_view family,
                                     absl::string_view) {
+      absl::MutexLock l(&hook_mu);
       reuses.push_back(std::string(user) + "/" + std::string(family));
     };
     ao.hooks.signature_failure = [this](absl::string_view kid, absl::string_view) {
+      absl::MutexLock l(&hook_mu);
       signature_failures.emplace_back(kid);
     };
     auth = *Authenticator::Open(ao);
