@@ -5,6 +5,7 @@
 #   make install      install headers, libraries, CMake and pkg-config files (PREFIX=/usr/local)
 #   make test-asan    AddressSanitizer + UndefinedBehaviorSanitizer build of the unit tests
 #   make format-check clang-format (Google style) over our sources
+#   make fuzz         libFuzzer targets (clang), each run for FUZZ_SECONDS
 JOBS       ?= 2
 BUILD      ?= build
 PREFIX     ?= /usr/local
@@ -20,7 +21,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 SOURCES = $(shell git ls-files '*.h' '*.cc' '*.c' 2>/dev/null)
 
-.PHONY: all deps configure build test serve bench install test-asan format format-check clean services
+.PHONY: all deps configure build test serve bench install test-asan fuzz format format-check clean services
 
 all: build
 
@@ -63,6 +64,14 @@ test-asan: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j$(JOBS) -E 'install_consumer|python' $(CTEST_ARGS)
 
+# libFuzzer targets built with clang + ASan/UBSan, each run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DKOS_BUILD_FUZZERS=ON -DKOS_FUZZ_SECONDS=$(FUZZ_SECONDS) -DKOS_BUILD_SERVERS=OFF -DKOS_BUILD_EXAMPLES=OFF $(CMAKE_COMMON)
+	cmake --build build-fuzz -j$(JOBS) --target kos_token_parser_fuzzer
+	cd build-fuzz && ctest --output-on-failure -L fuzz
+
 format:
 	clang-format -i $(SOURCES)
 
@@ -70,4 +79,4 @@ format-check:
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: clean"
 
 clean:
-	rm -rf $(BUILD) build-release build-asan
+	rm -rf $(BUILD) build-release build-asan build-fuzz

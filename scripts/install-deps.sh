@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  build-essential cmake pkg-config ccache git clang-format
+  build-essential cmake pkg-config ccache git clang-format clang
   # core libraries
   libabsl-dev libsodium-dev libsqlitecpp-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libkainjow-mustache-dev
