@@ -10,7 +10,7 @@ namespace kos {
 namespace {
 
 TEST(AgentConfigTest, ShippedExampleTreeLoadsAllEightAgents) {
-  auto agents = LoadAgentProfiles(std::string(KOS_SOURCE_DIR) + "/deploy/config/agents");
+  auto agents = LoadAgentProfiles(testing::SourcePath("deploy/config/agents"));
   ASSERT_TRUE(agents.ok()) << agents.status();
   std::vector<std::string> names;
   for (const auto& a : *agents) names.push_back(a.name);

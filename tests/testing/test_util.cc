@@ -27,6 +27,10 @@ std::string TestDataPath(const std::string& relative) {
   return std::string(KOS_TEST_DATA_DIR) + "/" + relative;
 }
 
+std::string SourcePath(const std::string& relative) {
+  return std::string(KOS_SOURCE_DIR) + "/" + relative;
+}
+
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -27,6 +27,9 @@ class TempDir {
 // Absolute path of tests/data/<relative>.
 std::string TestDataPath(const std::string& relative);
 
+// Absolute path of <source tree>/<relative>.
+std::string SourcePath(const std::string& relative);
+
 // Reads a whole file; fails the current test if it cannot.
 std::string ReadFileOrDie(const std::string& path);
 
