@@ -1,1 +1,1 @@
-kos_component(NAME telemetry DEPS core)
+kos_component(NAME telemetry DEPS core auth)
