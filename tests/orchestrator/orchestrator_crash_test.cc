@@ -157,7 +157,7 @@ TEST(OrchestratorCrashTest, SigkillWithTenThousandTasksInFlight) {
     ASSERT_TRUE(done.ok()) << done.status();
     ASSERT_EQ(done->state, TaskState::kSucceeded) << t.id << " " << done->error;
   }
-  s.orch->Shutdown();
+  EXPECT_TRUE(s.orch->Shutdown().ok());
   std::map<std::string, int> runs_after = RunCounts(s.store.get());
   for (const std::string& id : succeeded_before) {
     EXPECT_EQ(runs_after[id], runs_before[id]) << "succeeded task " << id << " ran again";

@@ -130,7 +130,7 @@ TEST_F(OrchestratorTest, RefusesUnsignedTamperedExpiredAndReplayedTasks) {
   EXPECT_EQ(orch_->Submit(Sign("kNobody")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_GE(security_events_.load(), 5);
   EXPECT_EQ(last_event_, "task.rejected");
-  orch_->Shutdown();
+  EXPECT_TRUE(orch_->Shutdown().ok());
   EXPECT_EQ(runs.load(), 1);
   EXPECT_TRUE(absl::StrContains(telemetry_->metrics()->RenderPrometheus(),
                                 "kos_security_events_total{event=\"task.rejected\"}"));
@@ -402,7 +402,7 @@ TEST_F(OrchestratorTest, IdempotencyKeyCreatesOneTask) {
   auto second = orch_->Submit(Sign("kExecutor", {{"idempotency_key", "invoice-42"}})).value();
   EXPECT_EQ(first, second);
   WaitDone(first);
-  orch_->Shutdown();
+  EXPECT_TRUE(orch_->Shutdown().ok());
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(orch_->List({}).value().size(), 1u);
 }
@@ -582,7 +582,7 @@ TEST_F(OrchestratorTest, RecoveryRequeuesInterruptedWorkAndNeverRerunsFinishedTa
   // Forge the state a crash leaves behind: one task "running", one queued.
   {
     Open();
-    orch_->Shutdown();  // workers stopped; the next submissions stay queued
+    EXPECT_TRUE(orch_->Shutdown().ok());  // workers stopped; the next submissions stay queued
   }
   orch_.reset();
   Open();
