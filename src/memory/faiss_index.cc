@@ -134,10 +134,34 @@ class FaissIndex final : public VectorIndex {
         // than k. Widen the beam a few times, then fall back to an exact scan
         // of the flat storage with the same selector: filtered results keep
         // their recall either way.
+        //
+        // A very selective filter (estimated below 5% from a fixed sample of
+        // positions) goes straight to the exact scan: the graph walk would
+        // visit mostly rejected nodes and its recall depends on how the
+        // (multi-threaded, hence non-deterministic) build wired the few matches.
         faiss::SearchParametersHNSW p;
         p.efSearch = std::max<int>(k, ef_search > 0 ? ef_search : options_.ef_search);
         p.sel = need_sel ? &sel : nullptr;
+        bool exact = false;
+        if (filter) {
+          const size_t n = pos_to_id_.size();
+          const size_t stride = std::max<size_t>(1, n / 256);
+          size_t sampled = 0, hits = 0;
+          for (size_t pos = 0; pos < n; pos += stride) {
+            if (dead_[pos]) continue;
+            ++sampled;
+            hits += filter(pos_to_id_[pos]) ? 1 : 0;
+          }
+          exact = sampled > 0 && hits * 20 < sampled;
+        }
         for (int attempt = 0;; ++attempt) {
+          if (exact) {
+            faiss::SearchParameters fp;
+            fp.sel = &sel;
+            std::fill(labels.begin(), labels.end(), -1);
+            Storage()->search(1, q.data(), k, dist.data(), labels.data(), &fp);
+            break;
+          }
           std::fill(labels.begin(), labels.end(), -1);
           index_->search(1, q.data(), k, dist.data(), labels.data(), &p);
           if (!filter || count() >= k) break;
