@@ -31,6 +31,14 @@
 #include <unordered_set>
 #include <vector>
 
+// hnswlib 0.6.2's searchBaseLayer prefetches the element one past the end of
+// a link list (hnswalg.h:214). Harmless in practice, but AddressSanitizer
+// reports it as a heap-buffer-overflow in the library's own header; sanitizer
+// builds (KOS_SANITIZE, which defines KOS_SANITIZE_BUILD for this component) use hnswlib's portable
+// code path, so that they check our code rather than fail on the upstream prefetch.
+#if defined(KOS_SANITIZE_BUILD) && !defined(NO_MANUAL_VECTORIZATION)
+#define NO_MANUAL_VECTORIZATION
+#endif
 namespace kos_hnswlib_private {
 #include "hnswlib/hnswlib.h"
 }  // namespace kos_hnswlib_private
