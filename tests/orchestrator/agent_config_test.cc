@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "kos/rbac.h"
 #include "testing/test_util.h"
 
 namespace kos {
@@ -78,6 +79,26 @@ TEST(AgentConfigTest, ManifestErrorsNameTheFile) {
 
   std::ofstream(dir.File("manifest.json")) << R"({"agents":[{"name":"../etc","profile":"dev"}]})";
   EXPECT_EQ(LoadAgentProfiles(dir.path()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kos
+
+namespace kos {
+namespace {
+
+// The shipped policy grants each agent what its profile lists.
+TEST(AgentConfigTest, ShippedPolicyMatchesTheAgents) {
+  auto access = AccessController::Open().value();
+  ASSERT_TRUE(
+      access->LoadFile(testing::SourcePath("deploy/config/security/auth-policies.json")).ok());
+  EXPECT_TRUE(access->Check("agent:kCore", "agents:kPlanner", "execute").ok());
+  EXPECT_TRUE(access->Check("agent:kPlanner", "agents:kExecutor", "execute").ok());
+  EXPECT_FALSE(access->Check("agent:kPlanner", "agents:kSentinel", "execute").ok());
+  EXPECT_TRUE(access->Check("agent:kBridge", "vault:kv/bridge/openai", "read").ok());
+  EXPECT_FALSE(access->Check("agent:kBridge", "vault:kv/team/openai", "read").ok());
+  EXPECT_TRUE(access->Check("user:admin", "agents:kCore", "execute").ok());
+  EXPECT_FALSE(access->Check("user:admin", "vault:kv/users/bob", "read").ok());
 }
 
 }  // namespace
