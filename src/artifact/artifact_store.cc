@@ -271,14 +271,10 @@ class StoreImpl final : public ArtifactStore {
       std::vector<WriteOp> ops;
       ops.push_back(WriteOp::Delete(kArtifacts, m.id, meta_version));
       ops.push_back(WriteOp::Delete(kByOwner, absl::StrCat(m.info.owner, "/", m.id)));
-      auto usage = o_.store->Get(kUsage, m.info.owner);
-      uint64_t used = 0, usage_version = 0;
-      if (usage.ok()) {
-        absl::SimpleAtoi(usage->value, &used);
-        usage_version = usage->version;
-      }
+      KOS_ASSIGN_OR_RETURN(UsageRecord usage, ReadUsage(m.info.owner));
       ops.push_back(WriteOp::Put(kUsage, m.info.owner,
-                                 absl::StrCat(used > m.size ? used - m.size : 0), usage_version));
+                                 absl::StrCat(usage.bytes > m.size ? usage.bytes - m.size : 0),
+                                 usage.version));
       // Drop one reference to the content; the last reference frees the blob.
       bool free_blob = false;
       auto obj = o_.store->Get(kObjects, address);
@@ -307,13 +303,26 @@ class StoreImpl final : public ArtifactStore {
   }
 
   absl::StatusOr<uint64_t> Usage(absl::string_view owner) override {
+    KOS_ASSIGN_OR_RETURN(UsageRecord usage, ReadUsage(owner));
+    return usage.bytes;
+  }
+
+  // An owner's usage record and its version (0 bytes, version 0 if absent),
+  // read the same way by Usage, uploads and deletes.
+  struct UsageRecord {
+    uint64_t bytes = 0;
+    uint64_t version = 0;
+  };
+  absl::StatusOr<UsageRecord> ReadUsage(absl::string_view owner) {
     auto r = o_.store->Get(kUsage, owner);
-    if (absl::IsNotFound(r.status())) return 0;
+    if (absl::IsNotFound(r.status())) return UsageRecord{};
     KOS_RETURN_IF_ERROR(r.status());
-    uint64_t v = 0;
-    if (!absl::SimpleAtoi(r->value, &v))
+    UsageRecord u;
+    u.version = r->version;
+    if (!absl::SimpleAtoi(r->value, &u.bytes)) {
       return absl::DataLossError("artifact usage record is malformed");
-    return v;
+    }
+    return u;
   }
 
   absl::StatusOr<std::string> SignUrl(absl::string_view id, ArtifactOp op,
@@ -361,21 +370,20 @@ class StoreImpl final : public ArtifactStore {
                                             const std::string& address) {
     for (int attempt = 0; attempt < kCommitRetries; ++attempt) {
       std::vector<WriteOp> ops;
-      auto usage = o_.store->Get(kUsage, m.info.owner);
-      uint64_t used = 0, usage_version = 0;
-      if (usage.ok()) {
-        absl::SimpleAtoi(usage->value, &used);
-        usage_version = usage->version;
-      } else if (!absl::IsNotFound(usage.status())) {
+      auto usage = ReadUsage(m.info.owner);
+      if (!usage.ok()) {
+        (void)o_.blobs->Delete(BlobKey(object));
         return usage.status();
       }
+      const uint64_t used = usage->bytes;
       if (used + m.size > o_.owner_quota_bytes) {
         (void)o_.blobs->Delete(BlobKey(object));
         return absl::ResourceExhaustedError(absl::StrCat("owner '", m.info.owner,
                                                          "' would exceed its quota of ",
                                                          o_.owner_quota_bytes, " bytes"));
       }
-      ops.push_back(WriteOp::Put(kUsage, m.info.owner, absl::StrCat(used + m.size), usage_version));
+      ops.push_back(
+          WriteOp::Put(kUsage, m.info.owner, absl::StrCat(used + m.size), usage->version));
       std::string stored_object = object;
       bool duplicate = false;
       auto existing = o_.store->Get(kObjects, address);

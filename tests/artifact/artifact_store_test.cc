@@ -300,6 +300,15 @@ TEST_F(ArtifactStoreTest, ConcurrentUploadsKeepUsageExact) {
   EXPECT_EQ(artifacts_->List("user:alice", "", 1000).value().artifacts.size(), 80u);
 }
 
+TEST_F(ArtifactStoreTest, CorruptUsageRecordIsDataLossAndLeavesNothing) {
+  ASSERT_TRUE(store_->Put("artifact_usage", "user:alice", "not-a-number").ok());
+  EXPECT_EQ(artifacts_->Usage("user:alice").status().code(), absl::StatusCode::kDataLoss);
+  auto w = artifacts_->NewWriter(Info());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(BlobCount(), 0u);
+  EXPECT_TRUE(artifacts_->List("", "").value().artifacts.empty());
+}
+
 TEST(ArtifactOptionsTest, RejectsMissingKeys) {
   auto store = OpenStore("memory:").value();
   auto blobs = OpenBlobStore("memory:").value();
