@@ -302,24 +302,8 @@ class Orchestrator::Impl {
     // Count unfinished dependencies now that every task of the batch is live.
     for (const std::string& id : ids) {
       Runtime* rt = live_[id].get();
-      std::string failed_dep;
-      for (const std::string& d : rt->rec.info.depends_on) {
-        auto dep = GetLocked(d);
-        if (dep.ok() && dep->state == TaskState::kSucceeded) continue;
-        if (dep.ok() && IsTerminal(dep->state)) {
-          failed_dep = d;
-          continue;
-        }
-        ++rt->pending;
-        dependants_[d].push_back(id);
-      }
       TraceLog(rt->rec.info, "task.accepted", {{"plan", plan_id}, {"issuer", rt->rec.info.issuer}});
-      if (!failed_dep.empty()) {
-        FailFromDependencyLocked(rt, failed_dep, TaskState::kFailed);
-      } else if (rt->pending == 0) {
-        if (rt->rec.info.state == TaskState::kWaiting) SetStateLocked(rt, TaskState::kQueued);
-        MakeReadyLocked(rt);
-      }
+      ResolveDependenciesLocked(rt);
     }
     UpdateGaugesLocked();
     work_cv_.SignalAll();
@@ -377,6 +361,29 @@ class Orchestrator::Impl {
     rt->rec.info.state = s;
     PersistLocked(rt);
     state_cv_.SignalAll();
+  }
+
+  // Registers `rt` as a dependant of each unfinished dependency. A dependency
+  // that ended without success (or no longer exists) fails `rt` at once; with
+  // none unfinished, `rt` is queued. Used at submission and at recovery.
+  void ResolveDependenciesLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string failed;
+    for (const std::string& d : rt->rec.info.depends_on) {
+      auto dep = GetLocked(d);
+      if (dep.ok() && dep->state == TaskState::kSucceeded) continue;
+      if (!dep.ok() || IsTerminal(dep->state)) {
+        failed = d;
+        continue;
+      }
+      ++rt->pending;
+      dependants_[d].push_back(rt->rec.info.id);
+    }
+    if (!failed.empty()) {
+      FailFromDependencyLocked(rt, failed, TaskState::kFailed);
+    } else if (rt->pending == 0) {
+      if (rt->rec.info.state != TaskState::kQueued) SetStateLocked(rt, TaskState::kQueued);
+      MakeReadyLocked(rt);
+    }
   }
 
   void MakeReadyLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -871,24 +878,7 @@ class Orchestrator::Impl {
     for (const std::string& id : waiting) {
       auto it = live_.find(id);
       if (it == live_.end()) continue;
-      Runtime* rt = it->second.get();
-      std::string failed;
-      for (const std::string& d : rt->rec.info.depends_on) {
-        auto dep = GetLocked(d);
-        if (dep.ok() && dep->state == TaskState::kSucceeded) continue;
-        if (!dep.ok() || IsTerminal(dep->state)) {
-          failed = d;
-          continue;
-        }
-        ++rt->pending;
-        dependants_[d].push_back(id);
-      }
-      if (!failed.empty()) {
-        FailFromDependencyLocked(rt, failed, TaskState::kFailed);
-      } else if (rt->pending == 0) {
-        SetStateLocked(rt, TaskState::kQueued);
-        MakeReadyLocked(rt);
-      }
+      ResolveDependenciesLocked(it->second.get());
     }
     if (recovered_ > 0)
       SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
