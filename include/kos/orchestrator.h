@@ -21,9 +21,15 @@
 //    "requires": ["memory:ns/alice/*:read", ...]}  // checked against the
 //                                     //   agent's permissions before queueing
 //
-// Every state change is written to the Store before it takes effect, so after
-// a crash Open() finds interrupted tasks and re-queues (or fails) them;
-// succeeded tasks never run again.
+// Durability: Submit/SubmitPlan return only after the new tasks are stored.
+// Later transitions (running, succeeded, ...) are written by one writer
+// thread that commits everything pending in one Store batch (group commit)
+// outside the scheduler lock; batches commit in order. Wait() returns only
+// once the state it reports is stored. After a crash Open() finds
+// interrupted tasks and re-queues (or fails) them; a task whose success was
+// stored never runs again, one that finished but whose state was not yet
+// stored runs again (at-least-once). With requeue_interrupted = false a
+// handler starts only after its "running" state is stored.
 #ifndef KOS_ORCHESTRATOR_H_
 #define KOS_ORCHESTRATOR_H_
 
@@ -187,6 +193,10 @@ struct OrchestratorOptions {
   absl::Duration poll_interval = absl::Milliseconds(1);
   // Log lines kept per task; further lines are counted, not stored.
   size_t max_log_lines_per_task = 10000;
+  // Threads that verify the envelopes of a plan of 64 or more tasks in
+  // parallel (signature checks dominate SubmitPlan). 1: the caller's thread
+  // only. on_security_event may then be called from these threads at once.
+  int verify_threads = 2;
   Clock* clock = Clock::Real();
 };
 

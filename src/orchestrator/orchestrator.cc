@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -61,22 +63,45 @@ struct CancelState {
   }
 };
 
-struct Runtime {
-  TaskRecord rec;
-  uint64_t version = 0;  // Store version of the task record
-  int pending = 0;       // unfinished dependencies
-  std::shared_ptr<CancelState> cancel = std::make_shared<CancelState>();
-  absl::Time deadline = absl::InfiniteFuture();
-  uint64_t seq = 0;  // FIFO order among equal priorities
+// One configured agent. The profile and verifier are fixed after Init; the
+// handler and the running count are guarded by Orchestrator::Impl::mu_.
+struct AgentSlot {
+  AgentProfile profile;
+  std::unique_ptr<TaskVerifier> verifier;
+  // Shared so a worker takes it with one reference count, not a copy.
+  std::shared_ptr<const AgentHandler> handler;
+  int running = 0;
 };
 
-using ReadyKey = std::tuple<int, uint64_t, std::string>;  // (-priority, seq, id)
+struct Runtime {
+  TaskRecord rec;
+  AgentSlot* slot = nullptr;
+  int pending = 0;  // unfinished dependencies
+  // Made when an attempt starts; a queued task needs none.
+  std::shared_ptr<CancelState> cancel;
+  absl::Time deadline = absl::InfiniteFuture();
+  uint64_t seq = 0;  // FIFO order among equal priorities
+  // Group commit: the batch that carries this task's latest state, and
+  // whether that state still waits in the dirty list.
+  uint64_t persist_batch = 0;
+  bool dirty = false;
+};
+
+using ReadyKey = std::tuple<int, uint64_t, Runtime*>;  // (-priority, seq, task)
+
+// A durable insert handed to the writer thread; the submitter waits for it.
+struct InsertRequest {
+  std::vector<WriteOp> ops;
+  absl::StatusOr<std::vector<WriteResult>> result = absl::UnknownError("not committed");
+  bool done = false;
+};
 
 }  // namespace
 
 struct TaskContext::Impl {
-  class Orchestrator::Impl* orch;
-  TaskInfo info;
+  class Orchestrator::Impl* orch = nullptr;
+  // The running task's record: nothing writes it while its handler runs.
+  const TaskInfo* info = nullptr;
   std::map<std::string, Json> deps;
   std::shared_ptr<CancelState> cancel;
   absl::Time deadline;
@@ -111,8 +136,9 @@ class Orchestrator::Impl {
       vo.allowed_skew = o_.allowed_skew;
       vo.audience = a.name;
       KOS_ASSIGN_OR_RETURN(auto v, TaskVerifier::Open(vo));
-      verifiers_[a.name] = std::move(v);
-      agents_[a.name] = a;
+      AgentSlot& slot = agents_[a.name];
+      slot.profile = a;
+      slot.verifier = std::move(v);
     }
     if (o_.telemetry != nullptr) {
       queue_depth_ = o_.telemetry->metrics()
@@ -120,6 +146,7 @@ class Orchestrator::Impl {
                          .value();
     }
     KOS_RETURN_IF_ERROR(Recover());
+    writer_ = std::thread([this] { WriterLoop(); });
     for (int i = 0; i < o_.max_concurrent; ++i) workers_.emplace_back([this] { WorkerLoop(); });
     timer_ = std::thread([this] { TimerLoop(); });
     return absl::OkStatus();
@@ -137,16 +164,16 @@ class Orchestrator::Impl {
           "task envelope is not a JSON object with an \"aud\" string");
     }
     std::string agent = (*peek)["aud"].get<std::string>();
-    auto vit = verifiers_.find(agent);
-    if (vit == verifiers_.end()) {
+    auto ait = agents_.find(agent);
+    if (ait == agents_.end()) {
       SecurityEvent("task.rejected", {{"reason", "unknown agent"}, {"agent", agent.substr(0, 64)}});
       return absl::NotFoundError(
           absl::StrCat("agent '", agent.substr(0, 64), "' is not configured"));
     }
-    if (!agents_[agent].enabled) {
+    if (!ait->second.profile.enabled) {
       return absl::FailedPreconditionError(absl::StrCat("agent '", agent, "' is disabled"));
     }
-    auto verified = vit->second->Verify(envelope);
+    auto verified = ait->second.verifier->Verify(envelope);
     if (!verified.ok()) {
       SecurityEvent("task.rejected",
                     {{"reason", std::string(verified.status().message())}, {"agent", agent}});
@@ -183,20 +210,22 @@ class Orchestrator::Impl {
     t.parent_id = verified->parent_task_id.value_or("");
     t.state = TaskState::kQueued;
     t.priority = spec->priority;
-    t.input = spec->input;
-    t.depends_on = spec->depends_on;
-    t.idempotency_key = spec->idempotency_key;
+    t.input = std::move(spec->input);
+    t.depends_on = std::move(spec->depends_on);
+    t.idempotency_key = std::move(spec->idempotency_key);
     t.review = spec->review;
     t.created = t.updated = o_.clock->Now();
     t.span_id = HexId(8);
-    r.retry = spec->retry;
+    r.retry = std::move(spec->retry);
     r.timeout = spec->timeout;
     return r;
   }
 
   absl::StatusOr<std::string> Submit(absl::string_view envelope) {
     KOS_ASSIGN_OR_RETURN(TaskRecord r, Accept(envelope));
-    KOS_ASSIGN_OR_RETURN(std::vector<std::string> ids, Insert({std::move(r)}, ""));
+    std::vector<TaskRecord> recs;
+    recs.push_back(std::move(r));
+    KOS_ASSIGN_OR_RETURN(std::vector<std::string> ids, Insert(std::move(recs), ""));
     return ids.front();
   }
 
@@ -204,10 +233,22 @@ class Orchestrator::Impl {
     if (envelopes.empty() || envelopes.size() > 100000) {
       return absl::InvalidArgumentError("a plan holds 1..100000 tasks");
     }
+    std::vector<std::optional<absl::StatusOr<TaskRecord>>> accepted(envelopes.size());
+    // Verification (an Ed25519 check each) dominates accepting a plan and
+    // needs no lock, so large plans verify on a few threads.
+    size_t threads = envelopes.size() >= 64 ? std::min<size_t>(o_.verify_threads, 64) : 1;
+    std::atomic<size_t> next{0};
+    auto verify = [&] {
+      for (size_t i = next++; i < envelopes.size(); i = next++) accepted[i] = Accept(envelopes[i]);
+    };
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < threads; ++i) helpers.emplace_back(verify);
+    verify();
+    for (auto& h : helpers) h.join();
     std::vector<TaskRecord> recs;
     recs.reserve(envelopes.size());
     for (size_t i = 0; i < envelopes.size(); ++i) {
-      auto r = Accept(envelopes[i]);
+      absl::StatusOr<TaskRecord>& r = *accepted[i];
       if (!r.ok()) {
         return absl::Status(r.status().code(),
                             absl::StrCat("plan task ", i, ": ", r.status().message()));
@@ -219,11 +260,10 @@ class Orchestrator::Impl {
     return plan_id;
   }
 
-  // Stores and schedules new tasks atomically.
+  // Stores new tasks atomically (durable before this returns) and then
+  // schedules them. The scheduler lock is not held while the store works.
   absl::StatusOr<std::vector<std::string>> Insert(std::vector<TaskRecord> recs,
                                                   const std::string& plan_id) {
-    absl::MutexLock l(&mu_);
-    if (stopping_) return absl::UnavailableError("orchestrator is shutting down");
     absl::flat_hash_map<std::string, size_t> in_plan;
     for (size_t i = 0; i < recs.size(); ++i) {
       if (!in_plan.emplace(recs[i].info.id, i).second) {
@@ -231,7 +271,10 @@ class Orchestrator::Impl {
             absl::StrCat("task id ", recs[i].info.id, " appears twice"));
       }
     }
-    // Resolve dependencies: inside the plan, live, or stored.
+    // Each dependency outside the plan is looked up once, here; the states
+    // found are handed to ResolveDependenciesLocked, which trusts those that
+    // were already final.
+    absl::flat_hash_map<std::string, TaskState> outside;
     std::vector<std::vector<size_t>> plan_deps(recs.size());
     std::string trace = HexId(16);
     for (size_t i = 0; i < recs.size(); ++i) {
@@ -239,7 +282,7 @@ class Orchestrator::Impl {
       t.plan_id = plan_id;
       t.trace_id = trace;
       if (!t.parent_id.empty()) {
-        auto parent = GetLocked(t.parent_id);
+        auto parent = Get(t.parent_id);
         if (parent.ok()) {
           t.trace_id = parent->trace_id;
           t.parent_span_id = parent->span_id;
@@ -252,13 +295,19 @@ class Orchestrator::Impl {
           plan_deps[i].push_back(it->second);
           continue;
         }
-        auto dep = GetLocked(d);
+        if (outside.count(d)) continue;
+        auto dep = Get(d);
         if (!dep.ok()) {
           return absl::NotFoundError(absl::StrCat("task ", t.id, " depends on unknown task ", d));
         }
+        outside[d] = dep->state;
       }
     }
     KOS_RETURN_IF_ERROR(CheckAcyclic(recs, plan_deps));
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return absl::UnavailableError("orchestrator is shutting down");
+    }
 
     std::vector<WriteOp> ops;
     for (TaskRecord& r : recs) {
@@ -273,7 +322,7 @@ class Orchestrator::Impl {
       for (const TaskRecord& r : recs) ids.push_back(r.info.id);
       ops.push_back(WriteOp::Put(kPlans, plan_id, DumpJson({{"tasks", ids}}), 0));
     }
-    auto committed = o_.store->Commit(ops);
+    auto committed = CommitDurably(std::move(ops));
     if (absl::IsFailedPrecondition(committed.status())) {
       // A repeated idempotency key (or task id): hand back the first task.
       for (const TaskRecord& r : recs) {
@@ -290,23 +339,24 @@ class Orchestrator::Impl {
     KOS_RETURN_IF_ERROR(committed.status());
 
     std::vector<std::string> ids;
-    size_t op = 0;
+    ids.reserve(recs.size());
+    absl::MutexLock l(&mu_);
+    std::vector<Runtime*> added;
+    added.reserve(recs.size());
     for (TaskRecord& r : recs) {
-      if (!r.info.idempotency_key.empty()) ++op;
       auto rt = std::make_unique<Runtime>();
-      rt->version = (*committed)[op++].version;
+      rt->slot = &agents_.at(r.info.agent);
       rt->rec = std::move(r);
       ids.push_back(rt->rec.info.id);
+      added.push_back(rt.get());
       live_[rt->rec.info.id] = std::move(rt);
     }
     // Count unfinished dependencies now that every task of the batch is live.
-    for (const std::string& id : ids) {
-      Runtime* rt = live_[id].get();
+    for (Runtime* rt : added) {
       TraceLog(rt->rec.info, "task.accepted", {{"plan", plan_id}, {"issuer", rt->rec.info.issuer}});
-      ResolveDependenciesLocked(rt);
+      ResolveDependenciesLocked(rt, &outside);
     }
     UpdateGaugesLocked();
-    work_cv_.SignalAll();
     return ids;
   }
 
@@ -338,40 +388,161 @@ class Orchestrator::Impl {
     return absl::OkStatus();
   }
 
-  // ---- state transitions (all under mu_) --------------------------------
+  // ---- durability (group commit) ----------------------------------------
+  //
+  // A transition changes the in-memory record and marks the task dirty; the
+  // writer thread turns every dirty task into one put of its latest state and
+  // commits them all in one Store batch, outside the scheduler lock. A task
+  // that went queued -> running -> succeeded while the previous batch was
+  // committing is written once. Batches commit in order, so a stored state
+  // never runs ahead of a dependency's stored state. New tasks go through
+  // the same writer (CommitDurably) and their submitters wait for the commit.
 
-  void PersistLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void MarkDirtyLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     rt->rec.info.updated = o_.clock->Now();
-    auto w = o_.store->Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec), rt->version);
-    if (w.ok()) {
-      rt->version = w->version;
-      return;
-    }
-    // The in-memory state stays authoritative for this process; the next
-    // transition retries the write with a fresh version.
-    auto cur = o_.store->Get(kTasks, rt->rec.info.id);
-    if (cur.ok()) rt->version = cur->version;
-    auto again = o_.store->Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec), rt->version);
-    if (again.ok()) rt->version = again->version;
-    SystemLog(LogLevel::kError, "task.persist_failed",
-              {{"task", rt->rec.info.id}, {"error", std::string(w.status().message())}});
+    rt->persist_batch = open_batch_;
+    if (rt->dirty) return;
+    rt->dirty = true;
+    dirty_.push_back(rt);
+    if (dirty_.size() == 1) writer_cv_.Signal();
   }
+
+  bool DurableLocked(const Runtime* rt) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !rt->dirty && rt->persist_batch <= durable_batch_;
+  }
+
+  absl::StatusOr<std::vector<WriteResult>> CommitDurably(std::vector<WriteOp> ops) {
+    InsertRequest req;
+    req.ops = std::move(ops);
+    {
+      absl::MutexLock l(&mu_);
+      if (!writer_stop_) {
+        inserts_.push_back(&req);
+        writer_cv_.Signal();
+        while (!req.done) commit_cv_.Wait(&mu_);
+        return std::move(req.result);
+      }
+    }
+    return o_.store->Commit(req.ops);
+  }
+
+  void WriterLoop() {
+    std::vector<Runtime*> batch;
+    std::vector<InsertRequest*> inserts;
+    std::vector<WriteOp> ops;
+    for (;;) {
+      uint64_t b;
+      {
+        absl::MutexLock l(&mu_);
+        while (dirty_.empty() && inserts_.empty() && !writer_stop_) writer_cv_.Wait(&mu_);
+        if (dirty_.empty() && inserts_.empty()) return;  // stopped, nothing left
+        b = open_batch_++;
+        batch.clear();
+        batch.swap(dirty_);
+        inserts.clear();
+        inserts.swap(inserts_);
+        ops.clear();
+        ops.reserve(batch.size());
+        for (Runtime* rt : batch) {
+          rt->dirty = false;
+          ops.push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec)));
+        }
+      }
+      absl::Status s = CommitBatch(inserts, &ops);
+      absl::MutexLock l(&mu_);
+      for (InsertRequest* r : inserts) r->done = true;
+      if (!s.ok()) {
+        SystemLog(LogLevel::kError, "task.persist_failed",
+                  {{"tasks", batch.size()}, {"error", std::string(s.message())}});
+        if (!writer_stop_) {
+          // The in-memory state stays authoritative; the states go out again
+          // with the next batch, after a pause so a failing store is not hammered.
+          for (Runtime* rt : batch) {
+            if (!rt->dirty) MarkDirtyLocked(rt);
+          }
+          writer_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
+        }
+      }
+      durable_batch_ = b;
+      for (auto it = finished_.begin(); it != finished_.end();) {
+        auto cur = it++;
+        if (DurableLocked(cur->second.get())) finished_.erase(cur);
+      }
+      commit_cv_.SignalAll();
+      state_cv_.SignalAll();
+    }
+  }
+
+  // Commits the inserts and the transition puts in one batch. If that fails,
+  // each insert is committed alone (one submitter's conflict must not fail
+  // another's) and so are the transitions, whose status is returned.
+  absl::Status CommitBatch(const std::vector<InsertRequest*>& inserts, std::vector<WriteOp>* puts) {
+    if (inserts.empty()) return puts->empty() ? absl::OkStatus() : o_.store->Commit(*puts).status();
+    std::vector<WriteOp> all;
+    for (InsertRequest* r : inserts) {
+      all.insert(all.end(), std::make_move_iterator(r->ops.begin()),
+                 std::make_move_iterator(r->ops.end()));
+    }
+    size_t insert_ops = all.size();
+    all.insert(all.end(), std::make_move_iterator(puts->begin()),
+               std::make_move_iterator(puts->end()));
+    auto res = o_.store->Commit(all);
+    if (res.ok()) {
+      size_t at = 0;
+      for (InsertRequest* r : inserts) {
+        r->result = std::vector<WriteResult>(res->begin() + at, res->begin() + at + r->ops.size());
+        at += r->ops.size();
+      }
+      return absl::OkStatus();
+    }
+    // Moved-from ops keep their sizes' worth of nothing; take them back.
+    size_t at = 0;
+    for (InsertRequest* r : inserts) {
+      for (WriteOp& op : r->ops) op = std::move(all[at++]);
+      r->result = o_.store->Commit(r->ops);
+    }
+    puts->assign(std::make_move_iterator(all.begin() + insert_ops),
+                 std::make_move_iterator(all.end()));
+    return puts->empty() ? absl::OkStatus() : o_.store->Commit(*puts).status();
+  }
+
+  // ---- state transitions (all under mu_) --------------------------------
 
   void SetStateLocked(Runtime* rt, TaskState s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     rt->rec.info.state = s;
-    PersistLocked(rt);
+    MarkDirtyLocked(rt);
     state_cv_.SignalAll();
+  }
+
+  // The task `id` as this process knows it: live, or finished and not yet
+  // released by the writer. nullptr if neither.
+  Runtime* FindLocked(absl::string_view id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (auto it = live_.find(id); it != live_.end()) return it->second.get();
+    if (auto it = finished_.find(id); it != finished_.end()) return it->second.get();
+    return nullptr;
   }
 
   // Registers `rt` as a dependant of each unfinished dependency. A dependency
   // that ended without success (or no longer exists) fails `rt` at once; with
-  // none unfinished, `rt` is queued. Used at submission and at recovery.
-  void ResolveDependenciesLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // none unfinished, `rt` is queued. Used at submission and at recovery;
+  // `known` holds states the caller already read (only final ones are used).
+  void ResolveDependenciesLocked(Runtime* rt,
+                                 const absl::flat_hash_map<std::string, TaskState>* known)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::string failed;
     for (const std::string& d : rt->rec.info.depends_on) {
-      auto dep = GetLocked(d);
-      if (dep.ok() && dep->state == TaskState::kSucceeded) continue;
-      if (!dep.ok() || IsTerminal(dep->state)) {
+      std::optional<TaskState> state;
+      if (const Runtime* dep = FindLocked(d)) state = dep->rec.info.state;
+      if (!state && known != nullptr) {
+        auto k = known->find(d);
+        if (k != known->end() && IsTerminal(k->second)) state = k->second;
+      }
+      if (!state) {
+        auto stored = GetStored(d);
+        if (stored.ok()) state = stored->state;
+      }
+      if (state == TaskState::kSucceeded) continue;
+      if (!state || IsTerminal(*state)) {
         failed = d;
         continue;
       }
@@ -388,7 +559,8 @@ class Orchestrator::Impl {
 
   void MakeReadyLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     rt->seq = ++seq_;
-    ready_.insert({-rt->rec.info.priority, rt->seq, rt->rec.info.id});
+    ready_.insert({-rt->rec.info.priority, rt->seq, rt});
+    work_cv_.Signal();
   }
 
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -401,20 +573,24 @@ class Orchestrator::Impl {
     TaskInfo& t = rt->rec.info;
     t.state = final_state;
     t.finished = o_.clock->Now();
-    PersistLocked(rt);
+    MarkDirtyLocked(rt);
     state_cv_.SignalAll();
     if (o_.telemetry != nullptr)
       o_.telemetry->AgentTasks(t.agent, TaskStateName(final_state))->Increment();
     TraceLog(t, "task.finished", {{"state", TaskStateName(final_state)}, {"error", t.error}});
-    std::string id = t.id;
+    const std::string& id = t.id;
     bool ok = final_state == TaskState::kSucceeded;
     std::vector<std::string> deps;
     if (auto it = dependants_.find(id); it != dependants_.end()) {
       deps = std::move(it->second);
       dependants_.erase(it);
     }
-    std::unique_ptr<Runtime> keep = std::move(live_[id]);
-    live_.erase(id);
+    // Kept until the writer has stored the final state, so Get and Wait see it.
+    if (auto it = live_.find(id); it != live_.end()) {
+      std::unique_ptr<Runtime> keep = std::move(it->second);
+      live_.erase(it);
+      finished_[keep->rec.info.id] = std::move(keep);
+    }
     for (const std::string& d : deps) {
       auto it = live_.find(d);
       if (it == live_.end()) continue;
@@ -427,11 +603,10 @@ class Orchestrator::Impl {
         }
       } else {
         FailFromDependencyLocked(
-            child, id,
+            child, rt->rec.info.id,
             final_state == TaskState::kCancelled ? TaskState::kCancelled : TaskState::kFailed);
       }
     }
-    work_cv_.SignalAll();
   }
 
   void FailFromDependencyLocked(Runtime* rt, const std::string& dep, TaskState s)
@@ -458,9 +633,13 @@ class Orchestrator::Impl {
   void CompleteAttemptLocked(Runtime* rt, const absl::StatusOr<Json>& result, StopReason reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     TaskInfo& t = rt->rec.info;
-    running_ids_.erase(t.id);
+    running_ids_.erase(rt);
     --running_;
-    --agent_running_[t.agent];
+    AgentSlot* slot = rt->slot;
+    int limit = slot->profile.limits.max_concurrency;
+    // A worker waiting only because this agent was at its limit may go now.
+    if (limit > 0 && slot->running-- == limit) work_cv_.SignalAll();
+    if (limit <= 0) --slot->running;
     if (o_.telemetry != nullptr) {
       o_.telemetry->AgentTaskDuration(t.agent)->Observe(
           absl::ToDoubleSeconds(o_.clock->Now() - t.started));
@@ -510,13 +689,11 @@ class Orchestrator::Impl {
 
   Runtime* PickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto it = ready_.begin(); it != ready_.end(); ++it) {
-      auto rit = live_.find(std::get<2>(*it));
-      if (rit == live_.end()) continue;
-      Runtime* rt = rit->second.get();
-      const std::string& agent = rt->rec.info.agent;
-      if (!handlers_.count(agent)) continue;
-      int limit = agents_[agent].limits.max_concurrency;
-      if (limit > 0 && agent_running_[agent] >= limit) continue;
+      Runtime* rt = std::get<2>(*it);
+      const AgentSlot* slot = rt->slot;
+      if (slot->handler == nullptr) continue;
+      int limit = slot->profile.limits.max_concurrency;
+      if (limit > 0 && slot->running >= limit) continue;
       ready_.erase(it);
       return rt;
     }
@@ -524,10 +701,13 @@ class Orchestrator::Impl {
   }
 
   void WorkerLoop() {
+    // One context per worker, reused: a task start allocates only its
+    // cancellation state.
+    TaskContext::Impl ctx;
+    ctx.orch = this;
     for (;;) {
       Runtime* rt = nullptr;
-      AgentHandler handler;
-      auto ctx = std::make_unique<TaskContext::Impl>();
+      std::shared_ptr<const AgentHandler> handler;
       {
         absl::MutexLock l(&mu_);
         while (!stopping_ && (rt = PickLocked()) == nullptr) work_cv_.Wait(&mu_);
@@ -536,7 +716,7 @@ class Orchestrator::Impl {
         ++t.attempt;
         t.started = o_.clock->Now();
         absl::Duration timeout = rt->rec.timeout;
-        if (timeout <= absl::ZeroDuration()) timeout = agents_[t.agent].limits.timeout;
+        if (timeout <= absl::ZeroDuration()) timeout = rt->slot->profile.limits.timeout;
         if (timeout <= absl::ZeroDuration()) timeout = o_.default_timeout;
         rt->deadline = t.started + timeout;
         rt->cancel = std::make_shared<CancelState>();
@@ -544,42 +724,47 @@ class Orchestrator::Impl {
         ++running_;
         ++started_;
         max_running_ = std::max(max_running_, running_);
-        ++agent_running_[t.agent];
-        running_ids_.insert(t.id);
+        ++rt->slot->running;
+        running_ids_.insert(rt);
         UpdateGaugesLocked();
-        handler = handlers_[t.agent];
-        ctx->orch = this;
-        ctx->info = t;
-        ctx->cancel = rt->cancel;
-        ctx->deadline = rt->deadline;
+        handler = rt->slot->handler;
+        ctx.info = &t;
+        ctx.cancel = rt->cancel;
+        ctx.deadline = rt->deadline;
+        ctx.deps.clear();
         for (const std::string& d : t.depends_on) {
           auto dep = GetLocked(d);
-          if (dep.ok()) ctx->deps[d] = dep->output;
+          if (dep.ok()) ctx.deps[d] = dep->output;
+        }
+        // Failing interrupted tasks after a crash is only right if "running"
+        // reached the store before the handler had any effect.
+        if (!o_.requeue_interrupted) {
+          while (!DurableLocked(rt) && !writer_stop_) state_cv_.Wait(&mu_);
         }
       }
-      TraceLog(ctx->info, "task.started", {{"attempt", ctx->info.attempt}});
+      TraceLog(*ctx.info, "task.started", {{"attempt", ctx.info->attempt}});
       absl::StatusOr<Json> result = absl::InternalError("handler did not return");
       try {
-        TaskContext tc(ctx.get());
-        result = handler(tc);
+        TaskContext tc(&ctx);
+        result = (*handler)(tc);
       } catch (const std::exception& e) {
         result = absl::InternalError(absl::StrCat("handler threw: ", e.what()));
       } catch (...) {
         result = absl::InternalError("handler threw a non-standard exception");
       }
-      StopReason reason = ctx->cancel->Reason();
+      StopReason reason = ctx.cancel->Reason();
       absl::MutexLock l(&mu_);
-      auto it = live_.find(ctx->info.id);
-      if (it != live_.end()) CompleteAttemptLocked(it->second.get(), result, reason);
+      // Only this worker ends a running task, so `rt` is still live.
+      CompleteAttemptLocked(rt, result, reason);
       UpdateGaugesLocked();
-      work_cv_.SignalAll();
+      if (running_ == 0) state_cv_.SignalAll();  // Shutdown waits for this
     }
   }
 
   void TimerLoop() {
     absl::MutexLock l(&mu_);
     while (!stopping_) {
-      work_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
+      timer_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
       if (stopping_) break;
       absl::Time now = o_.clock->Now();
       bool moved = false;
@@ -592,22 +777,17 @@ class Orchestrator::Impl {
         MakeReadyLocked(it->second.get());
         moved = true;
       }
-      for (const std::string& id : running_ids_) {
-        auto it = live_.find(id);
-        if (it != live_.end() && now >= it->second->deadline)
-          it->second->cancel->Request(StopReason::kTimeout);
+      for (Runtime* rt : running_ids_) {
+        if (now >= rt->deadline) rt->cancel->Request(StopReason::kTimeout);
       }
-      if (moved) {
-        UpdateGaugesLocked();
-        work_cv_.SignalAll();
-      }
+      if (moved) UpdateGaugesLocked();
     }
   }
 
   // ---- queries ----------------------------------------------------------
 
   absl::StatusOr<TaskInfo> GetLocked(absl::string_view id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (auto it = live_.find(std::string(id)); it != live_.end()) return it->second->rec.info;
+    if (const Runtime* rt = FindLocked(id)) return rt->rec.info;
     return GetStored(id);
   }
 
@@ -620,39 +800,59 @@ class Orchestrator::Impl {
     return rec.info;
   }
 
+  // Reads the store without holding the scheduler lock. A task missing from
+  // memory is stored already: the writer releases a task only after its
+  // final state is durable.
   absl::StatusOr<TaskInfo> Get(absl::string_view id) {
-    absl::MutexLock l(&mu_);
-    return GetLocked(id);
+    {
+      absl::MutexLock l(&mu_);
+      if (const Runtime* rt = FindLocked(id)) return rt->rec.info;
+    }
+    return GetStored(id);
   }
 
+  // Returns once the task is terminal or awaiting review AND that state is
+  // durable, so a caller that saw "succeeded" never sees the task run again.
   absl::StatusOr<TaskInfo> Wait(absl::string_view id, absl::Duration timeout) {
     absl::Time until = absl::Now() + timeout;
     absl::MutexLock l(&mu_);
     for (;;) {
-      KOS_ASSIGN_OR_RETURN(TaskInfo t, GetLocked(id));
-      if (IsTerminal(t.state) || t.state == TaskState::kAwaitingReview) return t;
+      const Runtime* rt = FindLocked(id);
+      KOS_ASSIGN_OR_RETURN(TaskInfo t, rt != nullptr ? rt->rec.info : GetStored(id));
+      bool settled = IsTerminal(t.state) || t.state == TaskState::kAwaitingReview;
+      if (settled && (rt == nullptr || DurableLocked(rt))) return t;
       if (absl::Now() >= until) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("task ", id, " is still ", TaskStateName(t.state)));
+        return absl::DeadlineExceededError(absl::StrCat(
+            "task ", id, " is still ", TaskStateName(t.state), settled ? " (not yet stored)" : ""));
       }
       state_cv_.WaitWithDeadline(&mu_, until);
     }
   }
 
+  // Stored records, overlaid with the in-memory state of tasks whose latest
+  // transition the writer has not committed yet.
   absl::StatusOr<std::vector<TaskInfo>> List(const TaskFilter& f) {
     std::vector<TaskInfo> out;
     ScanOptions so;
     so.limit = 1000;
     for (;;) {
       KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTasks, so));
+      std::vector<TaskInfo> page;
       for (const Record& r : p.records) {
         auto rec = DecodeTaskRecord(r.value);
-        if (!rec.ok()) continue;
-        const TaskInfo& t = rec->info;
+        if (rec.ok()) page.push_back(std::move(rec->info));
+      }
+      {
+        absl::MutexLock l(&mu_);
+        for (TaskInfo& t : page) {
+          if (const Runtime* rt = FindLocked(t.id)) t = rt->rec.info;
+        }
+      }
+      for (TaskInfo& t : page) {
         if (!f.agent.empty() && t.agent != f.agent) continue;
         if (!f.plan_id.empty() && t.plan_id != f.plan_id) continue;
         if (f.state && t.state != *f.state) continue;
-        out.push_back(t);
+        out.push_back(std::move(t));
         if (out.size() >= f.limit) return out;
       }
       if (p.next_page_token.empty()) return out;
@@ -685,7 +885,7 @@ class Orchestrator::Impl {
   absl::Status CancelLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = live_.find(id);
     if (it == live_.end()) {
-      KOS_ASSIGN_OR_RETURN(TaskInfo t, GetStored(id));
+      KOS_ASSIGN_OR_RETURN(TaskInfo t, GetLocked(id));
       return absl::FailedPreconditionError(
           absl::StrCat("task ", id, " is already ", TaskStateName(t.state)));
     }
@@ -694,12 +894,8 @@ class Orchestrator::Impl {
       rt->cancel->Request(StopReason::kCancel);
       return absl::OkStatus();
     }
-    for (auto r = ready_.begin(); r != ready_.end(); ++r) {
-      if (std::get<2>(*r) == id) {
-        ready_.erase(r);
-        break;
-      }
-    }
+    // A queued task leaves the ready set before its record is released.
+    ready_.erase({-rt->rec.info.priority, rt->seq, rt});
     rt->rec.info.error = "cancelled";
     rt->rec.info.error_code = CodeName(absl::StatusCode::kCancelled);
     FinishLocked(rt, TaskState::kCancelled);
@@ -740,10 +936,11 @@ class Orchestrator::Impl {
   absl::Status RegisterHandler(absl::string_view agent, AgentHandler h) {
     if (!h) return absl::InvalidArgumentError("handler must not be empty");
     absl::MutexLock l(&mu_);
-    if (!agents_.count(std::string(agent))) {
+    auto it = agents_.find(std::string(agent));
+    if (it == agents_.end()) {
       return absl::NotFoundError(absl::StrCat("agent '", agent, "' is not configured"));
     }
-    handlers_[std::string(agent)] = std::move(h);
+    it->second.handler = std::make_shared<const AgentHandler>(std::move(h));
     work_cv_.SignalAll();
     return absl::OkStatus();
   }
@@ -813,6 +1010,7 @@ class Orchestrator::Impl {
     ScanOptions so;
     so.limit = 10000;
     std::vector<std::string> waiting;
+    std::vector<std::string> ids;  // in key (creation) order, so FIFO survives
     for (;;) {
       KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTasks, so));
       for (const Record& r : p.records) {
@@ -823,9 +1021,15 @@ class Orchestrator::Impl {
           continue;
         }
         if (IsTerminal(rec->info.state)) continue;
+        auto slot = agents_.find(rec->info.agent);
+        if (slot == agents_.end()) {
+          SystemLog(LogLevel::kError, "task.recover_failed",
+                    {{"task", r.key}, {"error", "agent is no longer configured"}});
+          continue;
+        }
         auto rt = std::make_unique<Runtime>();
         rt->rec = *std::move(rec);
-        rt->version = r.version;
+        rt->slot = &slot->second;
         // Only a running task writes log lines after its last persisted
         // transition; find where its log really ends.
         if (rt->rec.info.state == TaskState::kRunning) {
@@ -834,14 +1038,13 @@ class Orchestrator::Impl {
           }
         }
         std::string id = rt->rec.info.id;
+        ids.push_back(id);
         live_[id] = std::move(rt);
         ++recovered_;
       }
       if (p.next_page_token.empty()) break;
       so.page_token = p.next_page_token;
     }
-    std::vector<std::string> ids;
-    for (const auto& [id, rt] : live_) ids.push_back(id);
     for (const std::string& id : ids) {
       auto it = live_.find(id);
       if (it == live_.end()) continue;
@@ -878,7 +1081,7 @@ class Orchestrator::Impl {
     for (const std::string& id : waiting) {
       auto it = live_.find(id);
       if (it == live_.end()) continue;
-      ResolveDependenciesLocked(it->second.get());
+      ResolveDependenciesLocked(it->second.get(), nullptr);
     }
     if (recovered_ > 0)
       SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
@@ -890,17 +1093,22 @@ class Orchestrator::Impl {
       absl::MutexLock l(&mu_);
       if (shut_down_) return absl::OkStatus();
       shut_down_ = true;
-      for (const std::string& id : running_ids_) {
-        auto it = live_.find(id);
-        if (it != live_.end()) it->second->cancel->Request(StopReason::kShutdown);
-      }
+      for (Runtime* rt : running_ids_) rt->cancel->Request(StopReason::kShutdown);
       absl::Time until = absl::Now() + grace;
-      while (running_ > 0 && absl::Now() < until) work_cv_.WaitWithDeadline(&mu_, until);
+      while (running_ > 0 && absl::Now() < until) state_cv_.WaitWithDeadline(&mu_, until);
       stopping_ = true;
       work_cv_.SignalAll();
+      timer_cv_.SignalAll();
     }
     for (auto& w : workers_) w.join();
     if (timer_.joinable()) timer_.join();
+    {
+      // Last: workers that returned may have left transitions to store.
+      absl::MutexLock l(&mu_);
+      writer_stop_ = true;
+      writer_cv_.Signal();
+    }
+    if (writer_.joinable()) writer_.join();
     absl::MutexLock l(&mu_);
     return running_ == 0
                ? absl::OkStatus()
@@ -946,20 +1154,23 @@ class Orchestrator::Impl {
   }
 
   OrchestratorOptions o_;
-  std::map<std::string, AgentProfile> agents_;
-  std::map<std::string, std::unique_ptr<TaskVerifier>> verifiers_;
+  // Keys fixed after Init (Accept reads them without the lock).
+  std::map<std::string, AgentSlot> agents_;
   Gauge* queue_depth_ = nullptr;
 
   mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;   // work became available, a handler finished, or stopping
-  absl::CondVar state_cv_;  // some task changed state (for Wait)
-  std::map<std::string, std::unique_ptr<Runtime>> live_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar work_cv_;    // a task became ready, a handler was registered, or stopping
+  absl::CondVar timer_cv_;   // stopping (the timer otherwise polls)
+  absl::CondVar state_cv_;   // a task changed state or a batch became durable
+  absl::CondVar writer_cv_;  // transitions or inserts wait for the writer
+  absl::CondVar commit_cv_;  // a batch committed (inserts acknowledged)
+  absl::flat_hash_map<std::string, std::unique_ptr<Runtime>> live_ ABSL_GUARDED_BY(mu_);
+  // Terminal tasks whose final state is not yet durable.
+  absl::flat_hash_map<std::string, std::unique_ptr<Runtime>> finished_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>> dependants_ ABSL_GUARDED_BY(mu_);
   std::set<ReadyKey> ready_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::string> delayed_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> running_ids_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, AgentHandler> handlers_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> agent_running_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Runtime*> running_ids_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   int max_running_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;
@@ -968,6 +1179,13 @@ class Orchestrator::Impl {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 
+  // Group commit state.
+  std::vector<Runtime*> dirty_ ABSL_GUARDED_BY(mu_);
+  std::vector<InsertRequest*> inserts_ ABSL_GUARDED_BY(mu_);
+  uint64_t open_batch_ ABSL_GUARDED_BY(mu_) = 1;     // the batch now collecting
+  uint64_t durable_batch_ ABSL_GUARDED_BY(mu_) = 0;  // every batch <= this is done
+  bool writer_stop_ ABSL_GUARDED_BY(mu_) = false;
+
   absl::Mutex subs_mu_;
   std::map<uint64_t, std::pair<std::string, std::function<void(const TaskLogLine&)>>> subs_
       ABSL_GUARDED_BY(subs_mu_);
@@ -975,15 +1193,16 @@ class Orchestrator::Impl {
 
   std::vector<std::thread> workers_;
   std::thread timer_;
+  std::thread writer_;
 };
 
 // ---- TaskContext ----------------------------------------------------------
 
-const std::string& TaskContext::task_id() const { return impl_->info.id; }
-const std::string& TaskContext::agent() const { return impl_->info.agent; }
-const Json& TaskContext::input() const { return impl_->info.input; }
-int TaskContext::attempt() const { return impl_->info.attempt; }
-const TaskInfo& TaskContext::info() const { return impl_->info; }
+const std::string& TaskContext::task_id() const { return impl_->info->id; }
+const std::string& TaskContext::agent() const { return impl_->info->agent; }
+const Json& TaskContext::input() const { return impl_->info->input; }
+int TaskContext::attempt() const { return impl_->info->attempt; }
+const TaskInfo& TaskContext::info() const { return *impl_->info; }
 const std::map<std::string, Json>& TaskContext::dependency_outputs() const { return impl_->deps; }
 bool TaskContext::cancelled() const { return impl_->cancel->flag.load(std::memory_order_acquire); }
 absl::Time TaskContext::deadline() const { return impl_->deadline; }
@@ -999,18 +1218,18 @@ bool TaskContext::WaitForCancel(absl::Duration timeout) const {
 }
 
 void TaskContext::Log(LogLevel level, absl::string_view message, Json fields) {
-  impl_->orch->AppendLog(impl_->info.id, level, message, std::move(fields));
+  impl_->orch->AppendLog(impl_->info->id, level, message, std::move(fields));
 }
 
 absl::Status TaskContext::Authorize(absl::string_view resource, absl::string_view action) const {
   const AccessController* ac = impl_->orch->o_.access;
   if (ac == nullptr) return absl::OkStatus();
-  absl::Status s = ac->Check(absl::StrCat("agent:", impl_->info.agent), resource, action);
+  absl::Status s = ac->Check(absl::StrCat("agent:", impl_->info->agent), resource, action);
   if (!s.ok()) {
-    impl_->orch->SecurityEvent("agent.permission_denied", {{"agent", impl_->info.agent},
+    impl_->orch->SecurityEvent("agent.permission_denied", {{"agent", impl_->info->agent},
                                                            {"resource", std::string(resource)},
                                                            {"action", std::string(action)},
-                                                           {"task", impl_->info.id}});
+                                                           {"task", impl_->info->id}});
   }
   return s;
 }
@@ -1024,7 +1243,7 @@ absl::StatusOr<std::string> TaskContext::AddSubtask(absl::string_view agent, Jso
   TaskRequest req;
   req.audience = std::string(agent);
   req.payload = std::move(payload);
-  req.parent_task_id = impl_->info.id;
+  req.parent_task_id = impl_->info->id;
   KOS_ASSIGN_OR_RETURN(SignedEnvelope env, signer->Sign(req));
   return impl_->orch->Submit(env.text);
 }

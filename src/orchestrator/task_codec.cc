@@ -182,45 +182,96 @@ absl::StatusOr<TaskSpec> ParseTaskSpec(const Json& p) {
   return s;
 }
 
+namespace {
+
+// Appends `s` as a JSON string. Valid UTF-8 (the common case) is escaped by
+// hand; anything else goes through the JSON library, which replaces bad bytes.
+void AppendJsonString(std::string* out, absl::string_view s) {
+  if (!IsValidUtf8(s)) {
+    out->append(DumpJson(Json(std::string(s))));
+    return;
+  }
+  out->push_back('"');
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20) {
+      absl::StrAppendFormat(out, "\\u%04x", c);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+// Appends `"key":` (keys are fixed ASCII without escapes).
+void Key(std::string* out, const char* key) {
+  out->push_back(',');
+  out->push_back('"');
+  out->append(key);
+  out->append("\":");
+}
+
+void Str(std::string* out, const char* key, absl::string_view v) {
+  Key(out, key);
+  AppendJsonString(out, v);
+}
+
+int64_t MsOrZero(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t); }
+
+}  // namespace
+
+// Written by hand rather than through a Json tree: this runs for every
+// persisted transition and the tree costs several allocations per field.
+// The keys and types are the ones DecodeTaskRecord reads.
 std::string EncodeTaskRecord(const TaskRecord& r) {
   const TaskInfo& t = r.info;
-  Json codes = Json::array();
-  for (auto c : r.retry.non_retryable) codes.push_back(static_cast<int>(c));
-  Json j = {
-      {"id", t.id},
-      {"plan", t.plan_id},
-      {"agent", t.agent},
-      {"iss", t.issuer},
-      {"parent", t.parent_id},
-      {"state", TaskStateName(t.state)},
-      {"attempt", t.attempt},
-      {"priority", t.priority},
-      {"input", t.input},
-      {"output", t.output},
-      {"error", t.error},
-      {"error_code", t.error_code},
-      {"deps", t.depends_on},
-      {"idem", t.idempotency_key},
-      {"review", t.review},
-      {"reviewer", t.reviewer},
-      {"created_ms", absl::ToUnixMillis(t.created)},
-      {"updated_ms", absl::ToUnixMillis(t.updated)},
-      {"started_ms", t.started == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.started)},
-      {"finished_ms", t.finished == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t.finished)},
-      {"trace", t.trace_id},
-      {"span", t.span_id},
-      {"pspan", t.parent_span_id},
-      {"retry",
-       {{"max", r.retry.max_attempts},
-        {"init_ms", Ms(r.retry.initial_backoff)},
-        {"mult", r.retry.multiplier},
-        {"max_ms", Ms(r.retry.max_backoff)},
-        {"jitter", r.retry.jitter},
-        {"codes", codes}}},
-      {"timeout_ms", Ms(r.timeout)},
-      {"ready_ms", r.ready_at == absl::InfinitePast() ? 0 : absl::ToUnixMillis(r.ready_at)},
-      {"log_seq", r.log_seq}};
-  return DumpJson(j);
+  std::string out;
+  out.reserve(512);
+  out.append("{\"id\":");
+  AppendJsonString(&out, t.id);
+  Str(&out, "plan", t.plan_id);
+  Str(&out, "agent", t.agent);
+  Str(&out, "iss", t.issuer);
+  Str(&out, "parent", t.parent_id);
+  Str(&out, "state", TaskStateName(t.state));
+  absl::StrAppend(&out, ",\"attempt\":", t.attempt, ",\"priority\":", t.priority);
+  Key(&out, "input");
+  out.append(DumpJson(t.input));
+  Key(&out, "output");
+  out.append(DumpJson(t.output));
+  Str(&out, "error", t.error);
+  Str(&out, "error_code", t.error_code);
+  Key(&out, "deps");
+  out.push_back('[');
+  for (size_t i = 0; i < t.depends_on.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, t.depends_on[i]);
+  }
+  out.push_back(']');
+  Str(&out, "idem", t.idempotency_key);
+  absl::StrAppend(&out, ",\"review\":", t.review ? "true" : "false");
+  Str(&out, "reviewer", t.reviewer);
+  absl::StrAppend(&out, ",\"created_ms\":", absl::ToUnixMillis(t.created),
+                  ",\"updated_ms\":", absl::ToUnixMillis(t.updated),
+                  ",\"started_ms\":", MsOrZero(t.started), ",\"finished_ms\":", MsOrZero(t.finished));
+  Str(&out, "trace", t.trace_id);
+  Str(&out, "span", t.span_id);
+  Str(&out, "pspan", t.parent_span_id);
+  // %.17g round-trips a double exactly (policy values are finite by validation).
+  absl::StrAppendFormat(&out, ",\"retry\":{\"max\":%d,\"init_ms\":%d,\"mult\":%.17g,\"max_ms\":%d,"
+                        "\"jitter\":%.17g,\"codes\":[",
+                        r.retry.max_attempts, Ms(r.retry.initial_backoff), r.retry.multiplier,
+                        Ms(r.retry.max_backoff), r.retry.jitter);
+  for (size_t i = 0; i < r.retry.non_retryable.size(); ++i) {
+    if (i) out.push_back(',');
+    absl::StrAppend(&out, static_cast<int>(r.retry.non_retryable[i]));
+  }
+  absl::StrAppend(&out, "]},\"timeout_ms\":", Ms(r.timeout), ",\"ready_ms\":", MsOrZero(r.ready_at),
+                  ",\"log_seq\":", r.log_seq, "}");
+  return out;
 }
 
 absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text) {
