@@ -48,7 +48,7 @@ test: build services
 serve: build
 	@mkdir -p data logs
 	@echo "kos-server: data in ./data, logs in ./logs, config from ./config (defaults if absent)"
-	$(BUILD)/servers/kos-server --host $(HOST) --port $(PORT) --data data --config config --logs logs
+	$(BUILD)/servers/http/kos-server --host $(HOST) --port $(PORT) --data data --config config --logs logs
 
 bench: deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DKOS_BUILD_BENCHMARKS=ON -DKOS_BUILD_TESTS=OFF $(CMAKE_COMMON)

@@ -19,7 +19,8 @@ PKGS=(
   # python bindings and tests
   python3 python3-dev pybind11-dev python3-pytest python3-numpy python3-nacl
   python3-jwt python3-cryptography python3-grpcio python3-grpc-tools python3-jinja2
-  # benchmarks
+  # gateway (deploy/nginx.conf test) and benchmarks (wrk against kos-server and FastAPI)
+  nginx-light openssl wrk python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   dataset-fashion-mnist
 )
 
