@@ -368,6 +368,8 @@ def run(args):
             check(ra.isdigit() and int(ra) >= 1, "the 429 has Retry-After (%r)" % ra)
         st, h, js, _ = cl.request("GET", "/health")
         check(st == 200, "other zones still pass after the auth zone is exhausted (%d)" % st)
+        st, h, js, _ = cl.request("GET", "/api/v1/auth/validate")
+        check(st != 429, "/api/v1/auth/validate is in the api zone, not the auth zone (%d)" % st)
 
         # --- d) all replicas down ---------------------------------------------
         kos.stop()
