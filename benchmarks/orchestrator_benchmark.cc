@@ -1,28 +1,61 @@
-// Dispatch throughput of the orchestrator beside a minimal baseline queue.
+// Dispatch throughput and latency of the orchestrator beside a minimal
+// baseline queue, all in one process and run.
 //
 // BM_BaselineQueue: N no-op jobs through a mutex + condition-variable queue
-//   served by `workers` threads (the floor any scheduler pays).
-// BM_KosDispatch: N pre-signed no-op tasks accepted as one plan
-//   (verification + durable insert, timed separately as "accept") and then
-//   dispatched, run and durably completed by the same number of workers.
-// Counters: tasks/s over the dispatch phase, and accept_us per task.
+//   served by `kWorkers` threads (the floor any scheduler pays).
+// BM_KosDispatch/N/store/verify_threads (store 0 memory, 1 SQLite, 2
+//   discard: tasks go to a store that keeps nothing; nonces to memory): N pre-signed no-op tasks accepted
+//   as one plan (verification + durable insert: counter accept_us per task,
+//   verified on `verify_threads` threads), then dispatched, run and durably
+//   completed by kWorkers workers. tasks/s covers registering the handler
+//   until the last task's final state is stored (Shutdown flushes the
+//   writer), i.e. queued -> running -> succeeded, persisted.
+// BM_VerifyEnvelope: one Ed25519 envelope check with its nonce write, the
+//   floor of Submit.
+// BM_KosSubmitToStart/store: one thread submits N tasks one at a time;
+//   percentiles of submit-to-start (Submit called -> handler started, so it
+//   includes verification and the durable insert), of Submit's own duration,
+//   and of start - Submit returned (the dispatch part; negative values, a
+//   handler starting before Submit returned, count as 0).
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "benchmark/benchmark.h"
+#include "kos/id.h"
 #include "kos/orchestrator.h"
 
 namespace kos {
 namespace {
 
 constexpr int kWorkers = 4;
+constexpr char kDb[] = "/tmp/kos_orch_bench.db";
+using SteadyClock = std::chrono::steady_clock;
+
+void RemoveDb() {
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((std::string(kDb) + suffix).c_str());
+}
+
+// CPU time of the whole process (all threads), in seconds: on a shared
+// machine this says more about the cost per task than wall time does.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 void BM_BaselineQueue(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
+  double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     std::mutex mu;
     std::condition_variable cv, done_cv;
@@ -61,73 +94,201 @@ void BM_BaselineQueue(benchmark::State& state) {
   }
   state.counters["tasks/s"] =
       benchmark::Counter(static_cast<double>(n) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["dispatch_cpu_us"] =
+      (ProcessCpuSeconds() - cpu0) / (static_cast<double>(n) * state.iterations()) * 1e6;
 }
 BENCHMARK(BM_BaselineQueue)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_KosDispatch(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  double accept_s = 0, dispatch_s = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto store = OpenStore(state.range(1) ? "sqlite:///tmp/kos_orch_bench.db" : "memory:").value();
+// Accepts every write and keeps nothing: with it, BM_KosDispatch measures
+// the scheduler and the encoding of records without any store's cost.
+class DiscardStore final : public Store {
+ public:
+  absl::StatusOr<Record> Get(absl::string_view, absl::string_view) override {
+    return absl::NotFoundError("discarded");
+  }
+  absl::StatusOr<std::vector<WriteResult>> Commit(const std::vector<WriteOp>& ops) override {
+    for (const WriteOp& op : ops) benchmark::DoNotOptimize(op.value.data());
+    return std::vector<WriteResult>(ops.size(), WriteResult{1, 1});
+  }
+  absl::StatusOr<ScanPage> Scan(absl::string_view, const ScanOptions&) override {
+    return ScanPage{};
+  }
+  absl::StatusOr<std::vector<Change>> Changes(uint64_t, size_t) override {
+    return std::vector<Change>{};
+  }
+  absl::StatusOr<uint64_t> LastSequence() override { return 0; }
+  absl::StatusOr<size_t> PurgeExpired() override { return 0; }
+};
+
+enum StoreKind { kMemory = 0, kSqlite = 1, kDiscard = 2 };
+
+// A store, a trusted signer and an orchestrator with one agent, kExecutor.
+struct Rig {
+  std::unique_ptr<Store> store;        // keys and nonces
+  std::unique_ptr<Store> task_store;   // tasks (the same as `store` unless discarding)
+  std::unique_ptr<KeyRegistry> keys;
+  Ed25519KeyPair kp = Ed25519KeyPair::Generate();
+  std::unique_ptr<TaskSigner> signer;
+  std::unique_ptr<Orchestrator> orch;
+
+  explicit Rig(int64_t kind, int verify_threads = 2) {
+    RemoveDb();
+    store = OpenStore(kind == kSqlite ? std::string("sqlite://") + kDb : "memory:").value();
+    if (kind == kDiscard) task_store = std::make_unique<DiscardStore>();
     KeyRegistryOptions ko;
     ko.store = store.get();
-    auto keys = KeyRegistry::Open(ko).value();
-    Ed25519KeyPair kp = Ed25519KeyPair::Generate();
+    keys = KeyRegistry::Open(ko).value();
     std::string kid = NewId();
     (void)keys->AddKey(kid, "kCore", kp.public_key());
     TaskSignerOptions so;
     so.issuer = "kCore";
     so.kid = kid;
     so.key_pair = &kp;
-    auto signer = TaskSigner::Open(so).value();
-    std::vector<std::string> plan;
-    for (int i = 0; i < n; ++i) {
-      TaskRequest r;
-      r.audience = "kExecutor";
-      plan.push_back(signer->Sign(r).value().text);
-    }
+    so.ttl = absl::Hours(1);
+    signer = TaskSigner::Open(so).value();
     OrchestratorOptions o;
-    o.store = store.get();
+    o.store = task_store ? task_store.get() : store.get();
+    o.nonce_store = store.get();
     o.keys = keys.get();
     AgentProfile p;
     p.name = "kExecutor";
     p.type = "executor";
     o.agents = {p};
     o.max_concurrent = kWorkers;
-    auto orch = Orchestrator::Open(o).value();
+    o.verify_threads = verify_threads;
+    orch = Orchestrator::Open(o).value();
+  }
+  ~Rig() {
+    orch.reset();
+    task_store.reset();
+    store.reset();
+    RemoveDb();
+  }
+
+  std::vector<std::string> Sign(int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) {
+      TaskRequest r;
+      r.audience = "kExecutor";
+      r.payload = {{"input", {{"i", i}}}};
+      out.push_back(signer->Sign(r).value().text);
+    }
+    return out;
+  }
+};
+
+void BM_KosDispatch(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  double accept_s = 0, dispatch_s = 0, dispatch_cpu_s = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Rig rig(state.range(1), static_cast<int>(state.range(2)));
+    std::vector<std::string> plan = rig.Sign(n);
     std::atomic<int> done{0};
+    absl::Notification all_ran;
     state.ResumeTiming();
-    auto t0 = std::chrono::steady_clock::now();
-    std::string plan_id = orch->SubmitPlan(plan).value();
-    auto t1 = std::chrono::steady_clock::now();
-    (void)orch->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-      ++done;
+    auto t0 = SteadyClock::now();
+    (void)rig.orch->SubmitPlan(plan).value();
+    auto t1 = SteadyClock::now();
+    double cpu1 = ProcessCpuSeconds();
+    (void)rig.orch->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
+      if (++done == n) all_ran.Notify();
       return Json(nullptr);
     });
-    auto tasks = orch->PlanTasks(plan_id).value();
-    for (const auto& t : tasks) (void)orch->Wait(t.id, absl::Seconds(600));
-    auto t2 = std::chrono::steady_clock::now();
+    all_ran.WaitForNotification();
+    (void)rig.orch->Shutdown();  // returns once every final state is stored
+    auto t2 = SteadyClock::now();
+    dispatch_cpu_s += ProcessCpuSeconds() - cpu1;
     accept_s += std::chrono::duration<double>(t1 - t0).count();
     dispatch_s += std::chrono::duration<double>(t2 - t1).count();
-    state.PauseTiming();
-    orch.reset();
-    store.reset();
-    std::remove("/tmp/kos_orch_bench.db");
-    std::remove("/tmp/kos_orch_bench.db-wal");
-    std::remove("/tmp/kos_orch_bench.db-shm");
-    state.ResumeTiming();
   }
   double total = static_cast<double>(n) * state.iterations();
   state.counters["tasks/s"] = total / dispatch_s;
   state.counters["accept_us"] = accept_s / total * 1e6;
+  state.counters["dispatch_cpu_us"] = dispatch_cpu_s / total * 1e6;
 }
 BENCHMARK(BM_KosDispatch)
-    ->Args({10000, 0})
-    ->Args({10000, 1})
+    ->ArgNames({"n", "store", "verify_threads"})
+    ->Args({10000, kDiscard, 2})
+    ->Args({10000, kMemory, 1})
+    ->Args({10000, kMemory, 2})
+    ->Args({10000, kSqlite, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(3);
+
+void BM_VerifyEnvelope(benchmark::State& state) {
+  Rig rig(kMemory);
+  std::vector<std::string> envs = rig.Sign(20000);
+  TaskVerifierOptions vo;
+  vo.keys = rig.keys.get();
+  vo.nonce_store = rig.store.get();
+  vo.audience = "kExecutor";
+  auto verifier = TaskVerifier::Open(vo).value();
+  size_t i = 0;
+  for (auto _ : state) {
+    if (i == envs.size()) {
+      state.SkipWithError("ran out of envelopes");
+      break;
+    }
+    benchmark::DoNotOptimize(verifier->Verify(envs[i++]));
+  }
+}
+BENCHMARK(BM_VerifyEnvelope)->Unit(benchmark::kMicrosecond)->Iterations(5000);
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+void BM_KosSubmitToStart(benchmark::State& state) {
+  const int n = 2000;
+  std::vector<double> to_start, submit, dispatch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Rig rig(state.range(0));
+    std::vector<std::string> envs = rig.Sign(n);
+    std::vector<SteadyClock::time_point> begin(n), end(n), started(n);
+    std::atomic<int> done{0};
+    absl::Notification all_ran;
+    (void)rig.orch->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+      started[ctx.input()["i"].get<int>()] = SteadyClock::now();
+      if (++done == n) all_ran.Notify();
+      return Json(nullptr);
+    });
+    state.ResumeTiming();
+    for (int i = 0; i < n; ++i) {
+      begin[i] = SteadyClock::now();
+      (void)rig.orch->Submit(envs[i]).value();
+      end[i] = SteadyClock::now();
+    }
+    all_ran.WaitForNotification();
+    state.PauseTiming();
+    auto us = [](SteadyClock::duration d) {
+      return std::chrono::duration<double, std::micro>(d).count();
+    };
+    for (int i = 0; i < n; ++i) {
+      to_start.push_back(us(started[i] - begin[i]));
+      submit.push_back(us(end[i] - begin[i]));
+      dispatch.push_back(std::max(0.0, us(started[i] - end[i])));
+    }
+    state.ResumeTiming();
+  }
+  state.counters["submit_to_start_p50_us"] = Percentile(to_start, 0.5);
+  state.counters["submit_to_start_p99_us"] = Percentile(to_start, 0.99);
+  state.counters["submit_p50_us"] = Percentile(submit, 0.5);
+  state.counters["submit_p99_us"] = Percentile(submit, 0.99);
+  state.counters["after_submit_p50_us"] = Percentile(dispatch, 0.5);
+  state.counters["after_submit_p99_us"] = Percentile(dispatch, 0.99);
+}
+BENCHMARK(BM_KosSubmitToStart)
+    ->ArgNames({"store"})
+    ->Arg(kMemory)
+    ->Arg(kSqlite)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 }  // namespace
 }  // namespace kos

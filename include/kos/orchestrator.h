@@ -23,8 +23,8 @@
 //
 // Durability: Submit/SubmitPlan return only after the new tasks are stored.
 // Later transitions (running, succeeded, ...) are written by one writer
-// thread that commits everything pending in one Store batch (group commit)
-// outside the scheduler lock; batches commit in order. Wait() returns only
+// thread that commits everything pending in one Store batch (group commit,
+// see persist_interval) outside the scheduler lock; batches commit in order. Wait() returns only
 // once the state it reports is stored. After a crash Open() finds
 // interrupted tasks and re-queues (or fails) them; a task whose success was
 // stored never runs again, one that finished but whose state was not yet
@@ -191,6 +191,11 @@ struct OrchestratorOptions {
   // How often the timer checks deadlines and backoffs (real time). Timeouts
   // and retries therefore also work with a FakeClock that a test advances.
   absl::Duration poll_interval = absl::Milliseconds(1);
+  // Group commit window: transitions nobody waits for (running, succeeded,
+  // ...) are stored together at most this long after they happen, or sooner
+  // when 1024 are pending, a Wait() needs one, or a task is submitted. A crash
+  // loses at most this window (those tasks run again after recovery).
+  absl::Duration persist_interval = absl::Milliseconds(2);
   // Log lines kept per task; further lines are counted, not stored.
   size_t max_log_lines_per_task = 10000;
   // Threads that verify the envelopes of a plan of 64 or more tasks in

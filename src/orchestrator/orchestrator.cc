@@ -21,6 +21,7 @@
 namespace kos {
 
 using orchestrator_internal::DecodeTaskRecord;
+using orchestrator_internal::EncodeFixedTaskFields;
 using orchestrator_internal::EncodeTaskRecord;
 using orchestrator_internal::kIdempotency;
 using orchestrator_internal::kPlans;
@@ -50,6 +51,12 @@ struct CancelState {
   absl::CondVar cv;
   StopReason reason ABSL_GUARDED_BY(mu) = StopReason::kNone;
 
+  // Made ready for the next attempt; only between attempts.
+  void Reset() {
+    absl::MutexLock l(&mu);
+    reason = StopReason::kNone;
+    flag.store(false, std::memory_order_release);
+  }
   void Request(StopReason r) {
     absl::MutexLock l(&mu);
     if (reason != StopReason::kNone) return;
@@ -75,10 +82,12 @@ struct AgentSlot {
 
 struct Runtime {
   TaskRecord rec;
+  // EncodeFixedTaskFields(rec), kept so a transition encodes only what changed.
+  std::string fixed;
   AgentSlot* slot = nullptr;
   int pending = 0;  // unfinished dependencies
-  // Made when an attempt starts; a queued task needs none.
-  std::shared_ptr<CancelState> cancel;
+  // The running worker's cancellation state; null unless running.
+  CancelState* cancel = nullptr;
   absl::Time deadline = absl::InfiniteFuture();
   uint64_t seq = 0;  // FIFO order among equal priorities
   // Group commit: the batch that carries this task's latest state, and
@@ -103,7 +112,7 @@ struct TaskContext::Impl {
   // The running task's record: nothing writes it while its handler runs.
   const TaskInfo* info = nullptr;
   std::map<std::string, Json> deps;
-  std::shared_ptr<CancelState> cancel;
+  CancelState* cancel = nullptr;
   absl::Time deadline;
 };
 
@@ -310,12 +319,15 @@ class Orchestrator::Impl {
     }
 
     std::vector<WriteOp> ops;
-    for (TaskRecord& r : recs) {
+    std::vector<std::string> fixed(recs.size());
+    for (size_t i = 0; i < recs.size(); ++i) {
+      TaskRecord& r = recs[i];
       if (!r.info.idempotency_key.empty()) {
         ops.push_back(WriteOp::Put(kIdempotency, r.info.idempotency_key, r.info.id, 0));
       }
       r.info.state = r.info.depends_on.empty() ? TaskState::kQueued : TaskState::kWaiting;
-      ops.push_back(WriteOp::Put(kTasks, r.info.id, EncodeTaskRecord(r), 0));
+      fixed[i] = EncodeFixedTaskFields(r);
+      ops.push_back(WriteOp::Put(kTasks, r.info.id, EncodeTaskRecord(r, fixed[i]), 0));
     }
     if (!plan_id.empty()) {
       Json ids = Json::array();
@@ -343,17 +355,21 @@ class Orchestrator::Impl {
     absl::MutexLock l(&mu_);
     std::vector<Runtime*> added;
     added.reserve(recs.size());
-    for (TaskRecord& r : recs) {
+    for (size_t i = 0; i < recs.size(); ++i) {
       auto rt = std::make_unique<Runtime>();
-      rt->slot = &agents_.at(r.info.agent);
-      rt->rec = std::move(r);
+      rt->slot = &agents_.at(recs[i].info.agent);
+      rt->rec = std::move(recs[i]);
+      rt->fixed = std::move(fixed[i]);
       ids.push_back(rt->rec.info.id);
       added.push_back(rt.get());
       live_[rt->rec.info.id] = std::move(rt);
     }
     // Count unfinished dependencies now that every task of the batch is live.
     for (Runtime* rt : added) {
-      TraceLog(rt->rec.info, "task.accepted", {{"plan", plan_id}, {"issuer", rt->rec.info.issuer}});
+      if (o_.telemetry != nullptr) {
+        TraceLog(rt->rec.info, "task.accepted",
+                 {{"plan", plan_id}, {"issuer", rt->rec.info.issuer}});
+      }
       ResolveDependenciesLocked(rt, &outside);
     }
     UpdateGaugesLocked();
@@ -404,7 +420,17 @@ class Orchestrator::Impl {
     if (rt->dirty) return;
     rt->dirty = true;
     dirty_.push_back(rt);
-    if (dirty_.size() == 1) writer_cv_.Signal();
+    if (dirty_.size() == 1 || dirty_.size() == kWakeBatch) writer_cv_.Signal();
+  }
+
+  // Makes the writer commit now rather than at the end of its window; the
+  // caller waits on state_cv_ and calls DoneWaitingForDurability after.
+  void WaitingForDurabilityLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++durability_waiters_;
+    writer_cv_.Signal();
+  }
+  void DoneWaitingForDurabilityLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    --durability_waiters_;
   }
 
   bool DurableLocked(const Runtime* rt) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -435,7 +461,16 @@ class Orchestrator::Impl {
       {
         absl::MutexLock l(&mu_);
         while (dirty_.empty() && inserts_.empty() && !writer_stop_) writer_cv_.Wait(&mu_);
-        if (dirty_.empty() && inserts_.empty()) return;  // stopped, nothing left
+        // Nobody waits for these transitions: let more gather for up to
+        // persist_interval (one wake-up per window instead of one per task).
+        if (inserts_.empty() && !writer_stop_ && durability_waiters_ == 0 &&
+            dirty_.size() < kWakeBatch) {
+          writer_cv_.WaitWithTimeout(&mu_, o_.persist_interval);
+        }
+        if (dirty_.empty() && inserts_.empty()) {
+          if (writer_stop_) return;  // stopped, nothing left
+          continue;
+        }
         b = open_batch_++;
         batch.clear();
         batch.swap(dirty_);
@@ -445,7 +480,7 @@ class Orchestrator::Impl {
         ops.reserve(batch.size());
         for (Runtime* rt : batch) {
           rt->dirty = false;
-          ops.push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec)));
+          ops.push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
         }
       }
       absl::Status s = CommitBatch(inserts, &ops);
@@ -577,7 +612,9 @@ class Orchestrator::Impl {
     state_cv_.SignalAll();
     if (o_.telemetry != nullptr)
       o_.telemetry->AgentTasks(t.agent, TaskStateName(final_state))->Increment();
-    TraceLog(t, "task.finished", {{"state", TaskStateName(final_state)}, {"error", t.error}});
+    if (o_.telemetry != nullptr) {
+      TraceLog(t, "task.finished", {{"state", TaskStateName(final_state)}, {"error", t.error}});
+    }
     const std::string& id = t.id;
     bool ok = final_state == TaskState::kSucceeded;
     std::vector<std::string> deps;
@@ -630,9 +667,10 @@ class Orchestrator::Impl {
     return absl::Seconds(std::max(0.0, base));
   }
 
-  void CompleteAttemptLocked(Runtime* rt, const absl::StatusOr<Json>& result, StopReason reason)
+  void CompleteAttemptLocked(Runtime* rt, absl::StatusOr<Json> result, StopReason reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     TaskInfo& t = rt->rec.info;
+    rt->cancel = nullptr;
     running_ids_.erase(rt);
     --running_;
     AgentSlot* slot = rt->slot;
@@ -661,7 +699,7 @@ class Orchestrator::Impl {
       err = absl::DeadlineExceededError(absl::StrCat("attempt ", t.attempt, " timed out"));
     }
     if (err.ok()) {
-      t.output = *result;
+      t.output = *std::move(result);
       t.error.clear();
       t.error_code.clear();
       if (t.review) {
@@ -701,10 +739,12 @@ class Orchestrator::Impl {
   }
 
   void WorkerLoop() {
-    // One context per worker, reused: a task start allocates only its
-    // cancellation state.
+    // One context and cancellation state per worker, reused: starting a task
+    // allocates nothing here.
     TaskContext::Impl ctx;
     ctx.orch = this;
+    CancelState cancel;
+    ctx.cancel = &cancel;
     for (;;) {
       Runtime* rt = nullptr;
       std::shared_ptr<const AgentHandler> handler;
@@ -719,7 +759,8 @@ class Orchestrator::Impl {
         if (timeout <= absl::ZeroDuration()) timeout = rt->slot->profile.limits.timeout;
         if (timeout <= absl::ZeroDuration()) timeout = o_.default_timeout;
         rt->deadline = t.started + timeout;
-        rt->cancel = std::make_shared<CancelState>();
+        cancel.Reset();
+        rt->cancel = &cancel;
         SetStateLocked(rt, TaskState::kRunning);
         ++running_;
         ++started_;
@@ -729,7 +770,6 @@ class Orchestrator::Impl {
         UpdateGaugesLocked();
         handler = rt->slot->handler;
         ctx.info = &t;
-        ctx.cancel = rt->cancel;
         ctx.deadline = rt->deadline;
         ctx.deps.clear();
         for (const std::string& d : t.depends_on) {
@@ -739,11 +779,17 @@ class Orchestrator::Impl {
         // Failing interrupted tasks after a crash is only right if "running"
         // reached the store before the handler had any effect.
         if (!o_.requeue_interrupted) {
-          while (!DurableLocked(rt) && !writer_stop_) state_cv_.Wait(&mu_);
+          while (!DurableLocked(rt) && !writer_stop_) {
+            WaitingForDurabilityLocked();
+            state_cv_.Wait(&mu_);
+            DoneWaitingForDurabilityLocked();
+          }
         }
       }
-      TraceLog(*ctx.info, "task.started", {{"attempt", ctx.info->attempt}});
-      absl::StatusOr<Json> result = absl::InternalError("handler did not return");
+      if (o_.telemetry != nullptr) {
+        TraceLog(*ctx.info, "task.started", {{"attempt", ctx.info->attempt}});
+      }
+      absl::StatusOr<Json> result;
       try {
         TaskContext tc(&ctx);
         result = (*handler)(tc);
@@ -752,10 +798,10 @@ class Orchestrator::Impl {
       } catch (...) {
         result = absl::InternalError("handler threw a non-standard exception");
       }
-      StopReason reason = ctx.cancel->Reason();
+      StopReason reason = cancel.Reason();
       absl::MutexLock l(&mu_);
       // Only this worker ends a running task, so `rt` is still live.
-      CompleteAttemptLocked(rt, result, reason);
+      CompleteAttemptLocked(rt, std::move(result), reason);
       UpdateGaugesLocked();
       if (running_ == 0) state_cv_.SignalAll();  // Shutdown waits for this
     }
@@ -825,7 +871,9 @@ class Orchestrator::Impl {
         return absl::DeadlineExceededError(absl::StrCat(
             "task ", id, " is still ", TaskStateName(t.state), settled ? " (not yet stored)" : ""));
       }
+      if (settled) WaitingForDurabilityLocked();
       state_cv_.WaitWithDeadline(&mu_, until);
+      if (settled) DoneWaitingForDurabilityLocked();
     }
   }
 
@@ -1030,6 +1078,7 @@ class Orchestrator::Impl {
         auto rt = std::make_unique<Runtime>();
         rt->rec = *std::move(rec);
         rt->slot = &slot->second;
+        rt->fixed = EncodeFixedTaskFields(rt->rec);
         // Only a running task writes log lines after its last persisted
         // transition; find where its log really ends.
         if (rt->rec.info.state == TaskState::kRunning) {
@@ -1185,6 +1234,9 @@ class Orchestrator::Impl {
   uint64_t open_batch_ ABSL_GUARDED_BY(mu_) = 1;     // the batch now collecting
   uint64_t durable_batch_ ABSL_GUARDED_BY(mu_) = 0;  // every batch <= this is done
   bool writer_stop_ ABSL_GUARDED_BY(mu_) = false;
+  int durability_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // Dirty tasks that wake the writer before its window ends.
+  static constexpr size_t kWakeBatch = 1024;
 
   absl::Mutex subs_mu_;
   std::map<uint64_t, std::pair<std::string, std::function<void(const TaskLogLine&)>>> subs_
@@ -1208,7 +1260,7 @@ bool TaskContext::cancelled() const { return impl_->cancel->flag.load(std::memor
 absl::Time TaskContext::deadline() const { return impl_->deadline; }
 
 bool TaskContext::WaitForCancel(absl::Duration timeout) const {
-  CancelState* c = impl_->cancel.get();
+  CancelState* c = impl_->cancel;
   absl::MutexLock l(&c->mu);
   absl::Time until = absl::Now() + timeout;
   while (c->reason == StopReason::kNone) {

@@ -226,24 +226,19 @@ int64_t MsOrZero(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::To
 // Written by hand rather than through a Json tree: this runs for every
 // persisted transition and the tree costs several allocations per field.
 // The keys and types are the ones DecodeTaskRecord reads.
-std::string EncodeTaskRecord(const TaskRecord& r) {
+std::string EncodeFixedTaskFields(const TaskRecord& r) {
   const TaskInfo& t = r.info;
   std::string out;
-  out.reserve(512);
+  out.reserve(384);
   out.append("{\"id\":");
   AppendJsonString(&out, t.id);
   Str(&out, "plan", t.plan_id);
   Str(&out, "agent", t.agent);
   Str(&out, "iss", t.issuer);
   Str(&out, "parent", t.parent_id);
-  Str(&out, "state", TaskStateName(t.state));
-  absl::StrAppend(&out, ",\"attempt\":", t.attempt, ",\"priority\":", t.priority);
+  absl::StrAppend(&out, ",\"priority\":", t.priority);
   Key(&out, "input");
   out.append(DumpJson(t.input));
-  Key(&out, "output");
-  out.append(DumpJson(t.output));
-  Str(&out, "error", t.error);
-  Str(&out, "error_code", t.error_code);
   Key(&out, "deps");
   out.push_back('[');
   for (size_t i = 0; i < t.depends_on.size(); ++i) {
@@ -252,16 +247,14 @@ std::string EncodeTaskRecord(const TaskRecord& r) {
   }
   out.push_back(']');
   Str(&out, "idem", t.idempotency_key);
-  absl::StrAppend(&out, ",\"review\":", t.review ? "true" : "false");
-  Str(&out, "reviewer", t.reviewer);
-  absl::StrAppend(&out, ",\"created_ms\":", absl::ToUnixMillis(t.created),
-                  ",\"updated_ms\":", absl::ToUnixMillis(t.updated),
-                  ",\"started_ms\":", MsOrZero(t.started), ",\"finished_ms\":", MsOrZero(t.finished));
+  absl::StrAppend(&out, ",\"review\":", t.review ? "true" : "false",
+                  ",\"created_ms\":", absl::ToUnixMillis(t.created));
   Str(&out, "trace", t.trace_id);
   Str(&out, "span", t.span_id);
   Str(&out, "pspan", t.parent_span_id);
   // %.17g round-trips a double exactly (policy values are finite by validation).
-  absl::StrAppendFormat(&out, ",\"retry\":{\"max\":%d,\"init_ms\":%d,\"mult\":%.17g,\"max_ms\":%d,"
+  absl::StrAppendFormat(&out,
+                        ",\"retry\":{\"max\":%d,\"init_ms\":%d,\"mult\":%.17g,\"max_ms\":%d,"
                         "\"jitter\":%.17g,\"codes\":[",
                         r.retry.max_attempts, Ms(r.retry.initial_backoff), r.retry.multiplier,
                         Ms(r.retry.max_backoff), r.retry.jitter);
@@ -269,9 +262,34 @@ std::string EncodeTaskRecord(const TaskRecord& r) {
     if (i) out.push_back(',');
     absl::StrAppend(&out, static_cast<int>(r.retry.non_retryable[i]));
   }
-  absl::StrAppend(&out, "]},\"timeout_ms\":", Ms(r.timeout), ",\"ready_ms\":", MsOrZero(r.ready_at),
-                  ",\"log_seq\":", r.log_seq, "}");
+  absl::StrAppend(&out, "]},\"timeout_ms\":", Ms(r.timeout));
   return out;
+}
+
+std::string EncodeTaskRecord(const TaskRecord& r, absl::string_view fixed) {
+  const TaskInfo& t = r.info;
+  std::string out;
+  out.reserve(fixed.size() + 256);
+  out.append(fixed.data(), fixed.size());
+  Str(&out, "state", TaskStateName(t.state));
+  absl::StrAppend(&out, ",\"attempt\":", t.attempt);
+  Key(&out, "output");
+  if (t.output.is_null()) {
+    out.append("null");
+  } else {
+    out.append(DumpJson(t.output));
+  }
+  Str(&out, "error", t.error);
+  Str(&out, "error_code", t.error_code);
+  Str(&out, "reviewer", t.reviewer);
+  absl::StrAppend(&out, ",\"updated_ms\":", absl::ToUnixMillis(t.updated),
+                  ",\"started_ms\":", MsOrZero(t.started), ",\"finished_ms\":", MsOrZero(t.finished),
+                  ",\"ready_ms\":", MsOrZero(r.ready_at), ",\"log_seq\":", r.log_seq, "}");
+  return out;
+}
+
+std::string EncodeTaskRecord(const TaskRecord& r) {
+  return EncodeTaskRecord(r, EncodeFixedTaskFields(r));
 }
 
 absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text) {

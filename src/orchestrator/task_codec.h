@@ -39,6 +39,12 @@ struct TaskRecord {
 };
 
 std::string EncodeTaskRecord(const TaskRecord& r);
+// The same record in two parts: the fields fixed at submission (an open JSON
+// object, encoded once per task and kept) and then, per write, the fields
+// that change. EncodeTaskRecord(r, EncodeFixedTaskFields(r)) equals
+// EncodeTaskRecord(r).
+std::string EncodeFixedTaskFields(const TaskRecord& r);
+std::string EncodeTaskRecord(const TaskRecord& r, absl::string_view fixed);
 absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text);
 
 Json TaskLogLineToJson(const TaskLogLine& l);
