@@ -1,0 +1,68 @@
+// What every kos.v1 method does before touching the Kernel: take the bearer
+// token from the `authorization` metadata, validate it, apply the "api" rate
+// limit, check RBAC; and the absl -> gRPC status mapping.
+#ifndef KOS_SERVERS_GRPC_CALL_CONTEXT_H_
+#define KOS_SERVERS_GRPC_CALL_CONTEXT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/grpcpp.h"
+#include "kos/kernel.h"
+
+namespace kos::server::grpc_impl {
+
+// The authenticated caller of one RPC.
+struct Caller {
+  std::string subject;  // "user:<user id>" or "service:<OAuth2 client id>"
+  std::vector<std::string> roles;
+  std::optional<User> user;  // set for user tokens (read during validation)
+  std::string access_token;
+};
+
+// absl::StatusCode and grpc::StatusCode share their numbers; the message is
+// kept as is (library messages never carry secrets).
+grpc::Status ToGrpc(const absl::Status& status);
+
+// The peer's IP address ("unknown" for other transports).
+std::string PeerAddress(const grpc::ServerContext& context);
+// "addr:<ip>" of the peer, a rate-limit key.
+std::string PeerKey(const grpc::ServerContext& context);
+
+// The token of `authorization: Bearer <token>`; UNAUTHENTICATED if absent.
+absl::StatusOr<std::string> BearerToken(const grpc::ServerContext& context);
+
+// The checks shared by every service. Thread-safe (the Kernel is).
+class Gate {
+ public:
+  explicit Gate(Kernel* kernel) : kernel_(kernel) {}
+  Kernel* kernel() const { return kernel_; }
+
+  // Validates the bearer token, then counts the call against the "api" rate
+  // class of the caller (or of the peer address when the token is bad).
+  absl::StatusOr<Caller> Authenticate(grpc::ServerContext* context) const;
+  // Authenticate, then RBAC `action` on `resource`.
+  absl::StatusOr<Caller> Authorize(grpc::ServerContext* context, absl::string_view resource,
+                                   absl::string_view action) const;
+  absl::Status Check(const Caller& caller, absl::string_view resource,
+                     absl::string_view action) const;
+  // RESOURCE_EXHAUSTED ("rate limit exceeded ...") when `key` is over `rate_class`.
+  absl::Status RateLimit(absl::string_view rate_class, absl::string_view key) const;
+
+ private:
+  Kernel* kernel_;
+};
+
+// Runs `body` (returning absl::Status) and converts its status.
+template <typename F>
+grpc::Status Serve(F&& body) {
+  return ToGrpc(body());
+}
+
+}  // namespace kos::server::grpc_impl
+
+#endif  // KOS_SERVERS_GRPC_CALL_CONTEXT_H_
