@@ -111,15 +111,15 @@ KOS_EXPORT uint64_t kos_store_put(kos_store_t* store, const char* collection, co
 /* As kos_store_put, only if the stored version equals `expected_version`
  * (0: the record must not exist); FAILED_PRECONDITION otherwise. */
 KOS_EXPORT uint64_t kos_store_put_if(kos_store_t* store, const char* collection, const char* key,
-                                     const char* value, size_t value_len,
-                                     uint64_t expected_version, char** errptr);
+                                     const char* value, size_t value_len, uint64_t expected_version,
+                                     char** errptr);
 /* The value (malloc'd, *value_len bytes plus a NUL) and, if `version` is not
  * NULL, its version. NULL with NOT_FOUND if absent or expired. */
 KOS_EXPORT char* kos_store_get(kos_store_t* store, const char* collection, const char* key,
                                size_t* value_len, uint64_t* version, char** errptr);
-/* NOT_FOUND if absent. */
-KOS_EXPORT kos_code_t kos_store_delete(kos_store_t* store, const char* collection,
-                                       const char* key, char** errptr);
+/* Deletes the record; KOS_OK also when it is absent (deletes are idempotent). */
+KOS_EXPORT kos_code_t kos_store_delete(kos_store_t* store, const char* collection, const char* key,
+                                       char** errptr);
 
 /* One page of records of `collection` whose keys start with `prefix` (NULL or
  * "" for all), in key order, at most `limit` (1..10000) records, starting at
@@ -258,16 +258,14 @@ KOS_EXPORT kos_code_t kos_vault_transit_create_key(kos_vault_t* vault, const cha
 KOS_EXPORT uint32_t kos_vault_transit_rotate_key(kos_vault_t* vault, const char* actor,
                                                  const char* name, char** errptr);
 /* "kos:v<N>:<base64url>". `context` (NULL: none) must be given to decrypt. */
-KOS_EXPORT char* kos_vault_transit_encrypt(kos_vault_t* vault, const char* actor,
-                                           const char* name, const char* plaintext,
-                                           size_t plaintext_len, const char* context,
-                                           char** errptr);
+KOS_EXPORT char* kos_vault_transit_encrypt(kos_vault_t* vault, const char* actor, const char* name,
+                                           const char* plaintext, size_t plaintext_len,
+                                           const char* context, char** errptr);
 /* Free with kos_free_secret. UNAUTHENTICATED if tampered or the context
  * differs; INVALID_ARGUMENT if malformed. */
-KOS_EXPORT char* kos_vault_transit_decrypt(kos_vault_t* vault, const char* actor,
-                                           const char* name, const char* ciphertext,
-                                           const char* context, size_t* plaintext_len,
-                                           char** errptr);
+KOS_EXPORT char* kos_vault_transit_decrypt(kos_vault_t* vault, const char* actor, const char* name,
+                                           const char* ciphertext, const char* context,
+                                           size_t* plaintext_len, char** errptr);
 
 /* ------------------------------------------------------------------------
  * Signed tasks (kos/signed_task.h)
@@ -299,8 +297,7 @@ KOS_EXPORT void kos_task_signer_close(kos_task_signer_t* signer);
  * `payload_json` (a JSON object; NULL: {}). `task_id` NULL or "": a fresh
  * ULID. INVALID_ARGUMENT for a bad request. */
 KOS_EXPORT char* kos_task_signer_sign(kos_task_signer_t* signer, const char* audience,
-                                      const char* payload_json, const char* task_id,
-                                      char** errptr);
+                                      const char* payload_json, const char* task_id, char** errptr);
 
 /* Verifies envelopes for agent `audience` against `registry`, recording
  * accepted nonces in `nonce_store` (NULL: none, the call fails). */
@@ -332,8 +329,7 @@ KOS_EXPORT void kos_auth_options_destroy(kos_auth_options_t* options);
 KOS_EXPORT void kos_auth_options_set_issuer(kos_auth_options_t* options, const char* issuer);
 KOS_EXPORT void kos_auth_options_set_audience(kos_auth_options_t* options, const char* audience);
 KOS_EXPORT void kos_auth_options_set_token_lifetime(kos_auth_options_t* options, int64_t seconds);
-KOS_EXPORT void kos_auth_options_set_session_timeout(kos_auth_options_t* options,
-                                                     int64_t seconds);
+KOS_EXPORT void kos_auth_options_set_session_timeout(kos_auth_options_t* options, int64_t seconds);
 /* Session storage: "memory:" or "redis://host:port/db". */
 KOS_EXPORT void kos_auth_options_set_ephemeral_uri(kos_auth_options_t* options, const char* uri);
 /* 32 bytes sealing the token signing keys in the store (copied). */
@@ -379,8 +375,8 @@ KOS_EXPORT void kos_access_controller_close(kos_access_controller_t* ac);
 /* Replaces the policy; on error the current one stays. */
 KOS_EXPORT kos_code_t kos_access_controller_load_json(kos_access_controller_t* ac,
                                                       const char* policy_json, char** errptr);
-KOS_EXPORT kos_code_t kos_access_controller_load_file(kos_access_controller_t* ac,
-                                                      const char* path, char** errptr);
+KOS_EXPORT kos_code_t kos_access_controller_load_file(kos_access_controller_t* ac, const char* path,
+                                                      char** errptr);
 /* KOS_OK if `subject` ("user:alice", "agent:kPlanner") may do `action` on
  * `resource`; PERMISSION_DENIED if not; INVALID_ARGUMENT if malformed. */
 KOS_EXPORT kos_code_t kos_access_controller_check(const kos_access_controller_t* ac,
@@ -432,8 +428,8 @@ KOS_EXPORT kos_search_result_t* kos_memory_search(kos_memory_t* memory, const ch
  * "mmr_lambda" (0.7), "touch" (true). */
 KOS_EXPORT kos_search_result_t* kos_memory_recall(kos_memory_t* memory, const char* ns,
                                                   const char* query_text, size_t k,
-                                                  const char* filter_json,
-                                                  const char* options_json, char** errptr);
+                                                  const char* filter_json, const char* options_json,
+                                                  char** errptr);
 KOS_EXPORT size_t kos_search_result_count(const kos_search_result_t* result);
 /* Hit `i` (< count), best first; NULL / 0 when out of range. */
 KOS_EXPORT const char* kos_search_result_id(const kos_search_result_t* result, size_t i);
@@ -470,9 +466,8 @@ KOS_EXPORT int64_t kos_prompt_save(kos_prompt_registry_t* registry, const char* 
  * JSON object; NULL: {}). Returns the text (a chat template: its messages as
  * a JSON array). INVALID_ARGUMENT for missing or mistyped variables. */
 KOS_EXPORT char* kos_prompt_render(kos_prompt_registry_t* registry, const char* name,
-                                   const char* label, int64_t version,
-                                   const char* variables_json, const char* caller,
-                                   char** errptr);
+                                   const char* label, int64_t version, const char* variables_json,
+                                   const char* caller, char** errptr);
 /* As kos_prompt_render, returning {"name","version","text"|"messages",
  * "template_hash","input_hash","output_hash","history_id"}. */
 KOS_EXPORT char* kos_prompt_render_json(kos_prompt_registry_t* registry, const char* name,
@@ -494,8 +489,8 @@ typedef struct kos_task_context_t kos_task_context_t;
  * starting with a code name ("INVALID_ARGUMENT: ...") that decides whether
  * the attempt is retried (default UNKNOWN). Runs on a worker thread; `state`
  * is what was passed to kos_orchestrator_register_handler. */
-typedef char* (*kos_handler_fn)(void* state, kos_task_context_t* context,
-                                const char* input_json, char** errptr);
+typedef char* (*kos_handler_fn)(void* state, kos_task_context_t* context, const char* input_json,
+                                char** errptr);
 
 /* The task being handled (valid only during the handler call). */
 KOS_EXPORT const char* kos_task_context_task_id(const kos_task_context_t* context);
@@ -504,8 +499,7 @@ KOS_EXPORT int kos_task_context_attempt(const kos_task_context_t* context);
 /* Nonzero once the task was cancelled, timed out or the orchestrator stops. */
 KOS_EXPORT int kos_task_context_cancelled(const kos_task_context_t* context);
 /* Appends a line to the task log; `level` 0 debug, 1 info, 2 warning, 3 error. */
-KOS_EXPORT void kos_task_context_log(kos_task_context_t* context, int level,
-                                     const char* message);
+KOS_EXPORT void kos_task_context_log(kos_task_context_t* context, int level, const char* message);
 
 /* Defaults: no agents, 4 workers, a 300 s attempt timeout, accepted nonces
  * in the orchestrator's store, no access controller (no permission checks). */
@@ -520,15 +514,14 @@ KOS_EXPORT kos_code_t kos_orchestrator_options_add_agent_json(kos_orchestrator_o
                                                               char** errptr);
 /* Every agent of <agents_dir>/manifest.json. */
 KOS_EXPORT kos_code_t kos_orchestrator_options_load_agents(kos_orchestrator_options_t* options,
-                                                           const char* agents_dir,
-                                                           char** errptr);
+                                                           const char* agents_dir, char** errptr);
 KOS_EXPORT void kos_orchestrator_options_set_max_concurrent(kos_orchestrator_options_t* options,
                                                             int max_concurrent);
 KOS_EXPORT void kos_orchestrator_options_set_default_timeout(kos_orchestrator_options_t* options,
                                                              int64_t milliseconds);
 /* Agent permission checks (not owned; must outlive the orchestrator). */
-KOS_EXPORT void kos_orchestrator_options_set_access_controller(
-    kos_orchestrator_options_t* options, const kos_access_controller_t* ac);
+KOS_EXPORT void kos_orchestrator_options_set_access_controller(kos_orchestrator_options_t* options,
+                                                               const kos_access_controller_t* ac);
 
 /* Loads durable state from `store`, trusts envelopes signed by keys in
  * `registry`, and starts the workers. */
@@ -559,8 +552,8 @@ KOS_EXPORT char* kos_orchestrator_get(kos_orchestrator_t* orchestrator, const ch
 KOS_EXPORT char* kos_orchestrator_wait(kos_orchestrator_t* orchestrator, const char* task_id,
                                        int64_t timeout_ms, char** errptr);
 /* Cancels a task and its dependants. FAILED_PRECONDITION if already finished. */
-KOS_EXPORT kos_code_t kos_orchestrator_cancel(kos_orchestrator_t* orchestrator,
-                                              const char* task_id, char** errptr);
+KOS_EXPORT kos_code_t kos_orchestrator_cancel(kos_orchestrator_t* orchestrator, const char* task_id,
+                                              char** errptr);
 /* Log lines with seq > after_seq as a JSON array of {"seq","time","level",
  * "message","fields"}. */
 KOS_EXPORT char* kos_orchestrator_logs(kos_orchestrator_t* orchestrator, const char* task_id,

@@ -45,9 +45,9 @@ kos::Json TokensJson(const kos::TokenSet& t) {
 }
 
 kos::Json PrincipalJson(const kos::Principal& p) {
-  kos::Json j = {{"subject", p.claims.subject},       {"session_id", p.claims.session_id},
-                 {"client_id", p.claims.client_id},   {"roles", p.claims.roles},
-                 {"scope", p.claims.scope},           {"expires", TimeJson(p.claims.expires)},
+  kos::Json j = {{"subject", p.claims.subject},     {"session_id", p.claims.session_id},
+                 {"client_id", p.claims.client_id}, {"roles", p.claims.roles},
+                 {"scope", p.claims.scope},         {"expires", TimeJson(p.claims.expires)},
                  {"is_client", p.is_client()}};
   if (p.user.has_value()) {
     j["user"] = {{"id", p.user->id},
@@ -119,8 +119,8 @@ kos_code_t kos_auth_options_set_key_encryption_key(kos_auth_options_t* options,
     if (key == nullptr || key_len != kos::kAeadKeyBytes) {
       return Report(errptr, absl::InvalidArgumentError("key-encryption key must be 32 bytes"));
     }
-    options->kek = std::make_shared<const kos::SecretBytes>(kos::SecretBytes::CopyFrom(
-        absl::string_view(reinterpret_cast<const char*>(key), key_len)));
+    options->kek = std::make_shared<const kos::SecretBytes>(
+        kos::SecretBytes::CopyFrom(absl::string_view(reinterpret_cast<const char*>(key), key_len)));
     return KOS_OK;
   });
 }
@@ -136,8 +136,7 @@ void kos_auth_options_set_fast_password_hashing(kos_auth_options_t* options, int
 kos_authenticator_t* kos_authenticator_open(kos_store_t* store, const kos_auth_options_t* options,
                                             char** errptr) {
   return Guard(
-      __func__, errptr, static_cast<kos_authenticator_t*>(nullptr),
-      [&]() -> kos_authenticator_t* {
+      __func__, errptr, static_cast<kos_authenticator_t*>(nullptr), [&]() -> kos_authenticator_t* {
         if (!Require(store, "store", errptr)) return nullptr;
         kos_auth_options_t defaults;
         const kos_auth_options_t& o = options != nullptr ? *options : defaults;
@@ -320,14 +319,10 @@ char* kos_access_controller_explain(const kos_access_controller_t* ac, const cha
     if (!Require(ac, "access controller", errptr)) return nullptr;
     auto d = ac->rep->Explain(Str(subject), Str(resource), Str(action));
     if (!d.ok()) return SetError(errptr, d.status()), nullptr;
-    kos::Json j = {{"allowed", d->allowed()},
-                   {"effect", EffectName(d->effect)},
-                   {"subject", d->subject},
-                   {"resource", d->resource},
-                   {"action", d->action},
-                   {"source", d->source},
-                   {"rule", d->rule},
-                   {"policy_generation", d->policy_generation},
+    kos::Json j = {{"allowed", d->allowed()}, {"effect", EffectName(d->effect)},
+                   {"subject", d->subject},   {"resource", d->resource},
+                   {"action", d->action},     {"source", d->source},
+                   {"rule", d->rule},         {"policy_generation", d->policy_generation},
                    {"text", d->ToString()}};
     return CopyOut(kos::DumpJson(j), nullptr, errptr);
   });

@@ -14,10 +14,10 @@ namespace {
 
 // Status code names in value order (absl::StatusCodeToString spellings).
 constexpr const char* kCodeNames[] = {
-    "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",            "ABORTED",        "OUT_OF_RANGE",       "UNIMPLEMENTED",
-    "INTERNAL",  "UNAVAILABLE",       "DATA_LOSS",      "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 constexpr int kCodeCount = sizeof(kCodeNames) / sizeof(kCodeNames[0]);
 
 // Stores `text` in *errptr without allocating through C++ (so it cannot throw).

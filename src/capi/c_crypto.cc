@@ -80,8 +80,7 @@ kos_code_t kos_ed25519_sign(const unsigned char* key, size_t key_len, const char
 
 kos_code_t kos_ed25519_verify(const unsigned char* public_key, size_t public_key_len,
                               const char* message, size_t message_len,
-                              const unsigned char* signature, size_t signature_len,
-                              char** errptr) {
+                              const unsigned char* signature, size_t signature_len, char** errptr) {
   return Guard(__func__, errptr, KOS_INTERNAL, [&] {
     auto pk = Bytes(public_key, public_key_len, "public_key");
     if (!pk.ok()) return Report(errptr, pk.status());

@@ -52,8 +52,8 @@ absl::StatusOr<kos::NamespaceConfig> ParseNamespaceConfig(const char* name,
   const char* what = "config_json";
   KOS_ASSIGN_OR_RETURN(Json j, JsonArg(config_json, what, Json::object()));
   KOS_RETURN_IF_ERROR(OnlyKeys(j, what,
-                               {"dimension", "metric", "index", "m", "ef_construction",
-                                "ef_search", "default_ttl_seconds"}));
+                               {"dimension", "metric", "index", "m", "ef_construction", "ef_search",
+                                "default_ttl_seconds"}));
   kos::NamespaceConfig c;
   c.name = std::string(Str(name));
   KOS_ASSIGN_OR_RETURN(int64_t dimension, IntField(j, what, "dimension", 0));
@@ -210,17 +210,15 @@ char* kos_memory_get(kos_memory_t* memory, const char* ns, const char* id, char*
   });
 }
 
-kos_code_t kos_memory_delete(kos_memory_t* memory, const char* ns, const char* id,
-                             char** errptr) {
+kos_code_t kos_memory_delete(kos_memory_t* memory, const char* ns, const char* id, char** errptr) {
   return Guard(__func__, errptr, KOS_INTERNAL, [&] {
     if (!Require(memory, "memory", errptr)) return KOS_INVALID_ARGUMENT;
     return Report(errptr, memory->rep->Delete(Str(ns), Str(id)));
   });
 }
 
-kos_search_result_t* kos_memory_search(kos_memory_t* memory, const char* ns,
-                                       const char* query_text, size_t k, const char* filter_json,
-                                       char** errptr) {
+kos_search_result_t* kos_memory_search(kos_memory_t* memory, const char* ns, const char* query_text,
+                                       size_t k, const char* filter_json, char** errptr) {
   return Guard(__func__, errptr, static_cast<kos_search_result_t*>(nullptr),
                [&]() -> kos_search_result_t* {
                  if (!Require(memory, "memory", errptr)) return nullptr;
@@ -232,9 +230,9 @@ kos_search_result_t* kos_memory_search(kos_memory_t* memory, const char* ns,
                });
 }
 
-kos_search_result_t* kos_memory_recall(kos_memory_t* memory, const char* ns,
-                                       const char* query_text, size_t k, const char* filter_json,
-                                       const char* options_json, char** errptr) {
+kos_search_result_t* kos_memory_recall(kos_memory_t* memory, const char* ns, const char* query_text,
+                                       size_t k, const char* filter_json, const char* options_json,
+                                       char** errptr) {
   return Guard(__func__, errptr, static_cast<kos_search_result_t*>(nullptr),
                [&]() -> kos_search_result_t* {
                  if (!Require(memory, "memory", errptr)) return nullptr;

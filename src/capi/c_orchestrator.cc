@@ -140,8 +140,8 @@ kos_orchestrator_options_t* kos_orchestrator_options_create(void) {
 
 void kos_orchestrator_options_destroy(kos_orchestrator_options_t* options) { delete options; }
 
-kos_code_t kos_orchestrator_options_add_agent(kos_orchestrator_options_t* options,
-                                              const char* name, char** errptr) {
+kos_code_t kos_orchestrator_options_add_agent(kos_orchestrator_options_t* options, const char* name,
+                                              char** errptr) {
   return Guard(__func__, errptr, KOS_INTERNAL, [&] {
     if (!Require(options, "options", errptr)) return KOS_INVALID_ARGUMENT;
     if (kos_code_t c = Report(errptr, kos::ValidateAgentName(Str(name))); c != KOS_OK) return c;
@@ -256,8 +256,7 @@ char* kos_orchestrator_submit(kos_orchestrator_t* orchestrator, const char* enve
   });
 }
 
-char* kos_orchestrator_get(kos_orchestrator_t* orchestrator, const char* task_id,
-                           char** errptr) {
+char* kos_orchestrator_get(kos_orchestrator_t* orchestrator, const char* task_id, char** errptr) {
   return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!Require(orchestrator, "orchestrator", errptr)) return nullptr;
     auto t = orchestrator->rep->Get(Str(task_id));

@@ -78,8 +78,8 @@ absl::StatusOr<kos::PromptContent> ParseContent(const char* content_json) {
     } else if (key == "variables") {
       if (!val.is_array()) return Bad("content_json.variables", "expected an array");
       for (size_t i = 0; i < val.size(); ++i) {
-        KOS_ASSIGN_OR_RETURN(auto var,
-                             ParseVariable(val[i], absl::StrCat("content_json.variables[", i, "]")));
+        KOS_ASSIGN_OR_RETURN(
+            auto var, ParseVariable(val[i], absl::StrCat("content_json.variables[", i, "]")));
         c.variables.push_back(std::move(var));
       }
     } else {
@@ -179,8 +179,8 @@ int64_t kos_prompt_save_text(kos_prompt_registry_t* registry, const char* name, 
   });
 }
 
-int64_t kos_prompt_save(kos_prompt_registry_t* registry, const char* name,
-                        const char* content_json, const char* options_json, char** errptr) {
+int64_t kos_prompt_save(kos_prompt_registry_t* registry, const char* name, const char* content_json,
+                        const char* options_json, char** errptr) {
   return Guard(__func__, errptr, int64_t{0}, [&]() -> int64_t {
     if (!Require(registry, "registry", errptr)) return 0;
     auto content = ParseContent(content_json);

@@ -37,8 +37,7 @@ kos_code_t kos_key_registry_add(kos_key_registry_t* registry, const char* kid, c
   });
 }
 
-kos_code_t kos_key_registry_revoke(kos_key_registry_t* registry, const char* kid,
-                                   char** errptr) {
+kos_code_t kos_key_registry_revoke(kos_key_registry_t* registry, const char* kid, char** errptr) {
   return Guard(__func__, errptr, KOS_INTERNAL, [&] {
     if (!Require(registry, "registry", errptr)) return KOS_INVALID_ARGUMENT;
     return Report(errptr, registry->rep->Revoke(Str(kid)));
@@ -87,9 +86,8 @@ char* kos_task_signer_sign(kos_task_signer_t* signer, const char* audience,
   });
 }
 
-kos_task_verifier_t* kos_task_verifier_open(kos_key_registry_t* registry,
-                                            kos_store_t* nonce_store, const char* audience,
-                                            char** errptr) {
+kos_task_verifier_t* kos_task_verifier_open(kos_key_registry_t* registry, kos_store_t* nonce_store,
+                                            const char* audience, char** errptr) {
   return Guard(__func__, errptr, static_cast<kos_task_verifier_t*>(nullptr),
                [&]() -> kos_task_verifier_t* {
                  if (!Require(registry, "registry", errptr) ||
@@ -108,8 +106,7 @@ kos_task_verifier_t* kos_task_verifier_open(kos_key_registry_t* registry,
 
 void kos_task_verifier_close(kos_task_verifier_t* verifier) { delete verifier; }
 
-char* kos_task_verifier_verify(kos_task_verifier_t* verifier, const char* envelope,
-                               char** errptr) {
+char* kos_task_verifier_verify(kos_task_verifier_t* verifier, const char* envelope, char** errptr) {
   return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!Require(verifier, "verifier", errptr)) return nullptr;
     auto task = verifier->rep->Verify(Str(envelope));

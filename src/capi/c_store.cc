@@ -43,9 +43,8 @@ void kos_store_close(kos_store_t* store) {
 
 uint64_t kos_store_put(kos_store_t* store, const char* collection, const char* key,
                        const char* value, size_t value_len, char** errptr) {
-  return Guard(__func__, errptr, uint64_t{0}, [&] {
-    return Put(store, collection, key, value, value_len, std::nullopt, errptr);
-  });
+  return Guard(__func__, errptr, uint64_t{0},
+               [&] { return Put(store, collection, key, value, value_len, std::nullopt, errptr); });
 }
 
 uint64_t kos_store_put_if(kos_store_t* store, const char* collection, const char* key,
@@ -56,8 +55,8 @@ uint64_t kos_store_put_if(kos_store_t* store, const char* collection, const char
   });
 }
 
-char* kos_store_get(kos_store_t* store, const char* collection, const char* key,
-                    size_t* value_len, uint64_t* version, char** errptr) {
+char* kos_store_get(kos_store_t* store, const char* collection, const char* key, size_t* value_len,
+                    uint64_t* version, char** errptr) {
   return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!Require(store, "store", errptr)) return nullptr;
     auto r = store->rep->Get(Str(collection), Str(key));

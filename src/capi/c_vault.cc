@@ -44,16 +44,15 @@ kos_vault_options_t* kos_vault_options_create(void) {
 
 void kos_vault_options_destroy(kos_vault_options_t* options) { delete options; }
 
-kos_code_t kos_vault_options_set_master_key(kos_vault_options_t* options,
-                                            const unsigned char* key, size_t key_len,
-                                            char** errptr) {
+kos_code_t kos_vault_options_set_master_key(kos_vault_options_t* options, const unsigned char* key,
+                                            size_t key_len, char** errptr) {
   return Guard(__func__, errptr, KOS_INTERNAL, [&] {
     if (!Require(options, "options", errptr)) return KOS_INVALID_ARGUMENT;
     if (key == nullptr || key_len != kos::kAeadKeyBytes) {
       return Report(errptr, absl::InvalidArgumentError("master key must be 32 bytes"));
     }
-    options->master_key = kos::SecretBytes::CopyFrom(
-        absl::string_view(reinterpret_cast<const char*>(key), key_len));
+    options->master_key =
+        kos::SecretBytes::CopyFrom(absl::string_view(reinterpret_cast<const char*>(key), key_len));
     return KOS_OK;
   });
 }
@@ -77,8 +76,7 @@ void kos_vault_options_set_max_versions(kos_vault_options_t* options, uint32_t m
   if (options != nullptr) options->max_versions = max_versions;
 }
 
-kos_vault_t* kos_vault_open(kos_store_t* store, const kos_vault_options_t* options,
-                            char** errptr) {
+kos_vault_t* kos_vault_open(kos_store_t* store, const kos_vault_options_t* options, char** errptr) {
   return Guard(__func__, errptr, static_cast<kos_vault_t*>(nullptr), [&]() -> kos_vault_t* {
     if (!Require(store, "store", errptr)) return nullptr;
     kos_vault_options_t defaults;
@@ -209,8 +207,8 @@ char* kos_vault_transit_encrypt(kos_vault_t* vault, const char* actor, const cha
 }
 
 char* kos_vault_transit_decrypt(kos_vault_t* vault, const char* actor, const char* name,
-                                const char* ciphertext, const char* context,
-                                size_t* plaintext_len, char** errptr) {
+                                const char* ciphertext, const char* context, size_t* plaintext_len,
+                                char** errptr) {
   return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!Require(vault, "vault", errptr)) return nullptr;
     auto pt = vault->rep->TransitDecrypt(Str(actor), Str(name), Str(ciphertext), Str(context));
