@@ -39,6 +39,8 @@
 #include "kos/export.h"
 #include "kos/id.h"
 #include "kos/json.h"
+#include "kos/logger.h"
+#include "kos/rbac.h"
 #include "kos/store.h"
 #include "kos/vector_index.h"
 
@@ -88,7 +90,8 @@ struct MemoryRecord {
 
 struct SearchRequest {
   std::string ns;
-  // Exactly one of `vector` and `text` (embedded with the Memory's embedder).
+  // Exactly one of `vector` and `text` (embedded with the Memory's embedder),
+  // except for hybrid search, which needs `text` and may also have `vector`.
   std::vector<float> vector;
   std::string text;
   // Results wanted (1..10000). Default 10.
@@ -99,14 +102,38 @@ struct SearchRequest {
   int ef_search = 0;
   // Copy embeddings into results (off by default: they are large).
   bool include_embeddings = false;
+  // Hybrid search: also rank the namespace by BM25 over record text (the
+  // keyword query is `text`) and fuse the keyword and vector rankings by
+  // reciprocal rank fusion. `text` is embedded for the vector side unless
+  // `vector` is given. The filter applies to both sides. Default off.
+  bool hybrid = false;
+  // RRF score = vector_weight / (rrf_k + vector rank) + keyword_weight /
+  // (rrf_k + keyword rank), ranks 1-based, a ranking the record is not in
+  // adding 0. Weights >= 0 (defaults 1 and 1), rrf_k >= 1 (default 60).
+  double vector_weight = 1.0;
+  double keyword_weight = 1.0;
+  int rrf_k = 60;
+  // How many results each ranking contributes before fusion; 0 means
+  // max(k, 50). Must be >= k when set.
+  size_t hybrid_candidates = 0;
 };
 
 struct SearchHit {
   MemoryRecord record;
   // Raw index score (cosine, dot product, or -squared L2).
   float similarity = 0;
-  // Search: equals similarity. Recall: the weighted recall score.
+  // Search: equals similarity (hybrid: the RRF score). Recall: the weighted
+  // recall score.
   double score = 0;
+  // Hybrid search only: BM25 score for the keyword query (0: no term
+  // matched) and 1-based ranks in the vector and keyword rankings (0: not
+  // among that ranking's candidates).
+  double keyword_score = 0;
+  size_t vector_rank = 0;
+  size_t keyword_rank = 0;
+  // Recall with expand_hops: how many links away from a direct hit this
+  // record was found (0: a direct hit).
+  int hops = 0;
 };
 
 struct RecallOptions {
@@ -124,6 +151,36 @@ struct RecallOptions {
   double mmr_lambda = 0.7;
   // Record the access (accessed = now) of returned records. Default true.
   bool touch = true;
+  // Link expansion (0..3, default 0): records up to this many links away
+  // (either direction) from the top-k direct hits join the candidates,
+  // scored by the formula above times hop_weight^hops; they must pass the
+  // request's filter. Only records not already among the candidates are added.
+  int expand_hops = 0;
+  // (0, 1]. Default 0.5.
+  double hop_weight = 0.5;
+  // Follow only links of this type; "" (default) follows every type.
+  std::string expand_link_type;
+};
+
+// Well-known link types; any 1..64 characters of [a-z0-9_] are accepted.
+inline constexpr char kLinkDerivedFrom[] = "derived_from";
+inline constexpr char kLinkMentions[] = "mentions";
+inline constexpr char kLinkAbout[] = "about";
+
+// A typed, directed edge between two records of one namespace.
+struct Link {
+  std::string from;
+  std::string type;
+  std::string to;
+  bool operator==(const Link& o) const { return from == o.from && type == o.type && to == o.to; }
+};
+
+enum class LinkDirection { kOutgoing, kIncoming, kBoth };
+
+// A record reached by KHop, with its distance in links from the start.
+struct LinkedRecord {
+  std::string id;
+  int hops = 0;
 };
 
 struct MemoryOptions {
@@ -140,6 +197,22 @@ struct MemoryOptions {
   // the matches exactly instead of walking the graph (faster and exact for
   // very selective filters). Default 2000.
   size_t exact_filter_threshold = 2000;
+  // Permission checks for calls made through Memory::As(principal): reading
+  // namespace N needs `read` on resource `memory:ns/N`, changing it needs
+  // `write` (see docs/memory.md). Not owned; must outlive Memory. Null
+  // (default): calls through As() fail with FAILED_PRECONDITION (closed by
+  // default). Calls on Memory itself are trusted and never checked.
+  const AccessController* access = nullptr;
+  // Directory for saved vector indexes ("" = none: every Open rebuilds the
+  // indexes from the Store). When set, Checkpoint() and the destructor save
+  // each namespace's index there with the Store sequence it reflects, and
+  // Open loads it and replays only records written after that sequence; a
+  // missing, stale-format or corrupt file falls back to a full rebuild (the
+  // reason is logged and in NamespaceStats::load_note). Default "".
+  std::string index_dir;
+  // Receives warnings (index rebuild reasons, failed checkpoints). Not owned.
+  // Default: none.
+  Logger* logger = nullptr;
 };
 
 struct ListPage {
@@ -150,6 +223,66 @@ struct ListPage {
 struct NamespaceStats {
   size_t records = 0;      // live records in the index (expired but unpurged included)
   size_t index_bytes = 0;  // VectorIndex::MemoryUsage()
+  // How Open obtained the index: rebuilt from the Store (and why) or loaded
+  // from index_dir (and how many records were replayed). Empty for
+  // namespaces created after Open.
+  std::string load_note;
+};
+
+// Who is calling, for Memory::As().
+struct MemoryPrincipal {
+  // `user:<name>`, `agent:<name>` or `service:<name>`. Required.
+  std::string subject;
+  // Roles granted by the caller's credential (e.g. a token's roles claim),
+  // evaluated in addition to the subject's bindings. Default none.
+  std::vector<std::string> roles;
+};
+
+class Memory;
+
+// Memory's operations on behalf of one principal, each checked against
+// MemoryOptions::access first (PERMISSION_DENIED names subject, action and
+// resource). A small value type; thread-safe as Memory is. Must not outlive
+// the Memory it came from.
+class KOS_EXPORT PrincipalMemory {
+ public:
+  absl::Status CreateNamespace(const NamespaceConfig& config);                 // write
+  absl::StatusOr<NamespaceConfig> GetNamespace(absl::string_view name) const;  // read
+  // Only the namespaces the principal may read.
+  absl::StatusOr<std::vector<std::string>> ListNamespaces(absl::string_view prefix = "") const;
+  absl::Status DeleteNamespace(absl::string_view name);                        // write
+  absl::StatusOr<std::string> Add(absl::string_view ns, MemoryRecord record);  // write
+  absl::StatusOr<std::vector<std::string>> AddBatch(absl::string_view ns,
+                                                    std::vector<MemoryRecord> records);  // write
+  absl::StatusOr<MemoryRecord> Get(absl::string_view ns, absl::string_view id) const;    // read
+  absl::Status Update(absl::string_view ns, MemoryRecord record);                        // write
+  absl::Status Delete(absl::string_view ns, absl::string_view id);                       // write
+  absl::StatusOr<ListPage> List(absl::string_view ns, absl::string_view page_token = "",
+                                size_t limit = 100) const;                            // read
+  absl::StatusOr<std::vector<SearchHit>> Search(const SearchRequest& request) const;  // read
+  // read (the access-time update of `touch` is part of reading)
+  absl::StatusOr<std::vector<SearchHit>> Recall(const SearchRequest& request,
+                                                const RecallOptions& options = {});
+  absl::StatusOr<NamespaceStats> Stats(absl::string_view ns) const;  // read
+  absl::Status AddLink(absl::string_view ns, absl::string_view from, absl::string_view type,
+                       absl::string_view to);  // write
+  absl::Status RemoveLink(absl::string_view ns, absl::string_view from, absl::string_view type,
+                          absl::string_view to);  // write
+  absl::StatusOr<std::vector<Link>> Neighbours(
+      absl::string_view ns, absl::string_view id, absl::string_view type = "",
+      LinkDirection direction = LinkDirection::kOutgoing) const;  // read
+  absl::StatusOr<std::vector<LinkedRecord>> KHop(
+      absl::string_view ns, absl::string_view id, int k, size_t max_nodes,
+      absl::string_view type = "", LinkDirection direction = LinkDirection::kBoth) const;  // read
+
+ private:
+  friend class Memory;
+  PrincipalMemory(Memory* memory, MemoryPrincipal principal)
+      : memory_(memory), principal_(std::move(principal)) {}
+  absl::Status Check(absl::string_view ns, absl::string_view action) const;
+
+  Memory* memory_;
+  MemoryPrincipal principal_;
 };
 
 // Thread-safe. Per namespace: any number of concurrent readers (Get, List,
@@ -191,23 +324,61 @@ class KOS_EXPORT Memory {
   absl::StatusOr<std::vector<SearchHit>> Recall(const SearchRequest& request,
                                                 const RecallOptions& options = {});
 
+  // Saves every namespace's index into MemoryOptions::index_dir (atomically,
+  // one file per namespace). FAILED_PRECONDITION without index_dir. Also done
+  // by the destructor. Writers of a namespace wait while it is saved.
+  absl::Status Checkpoint();
+
   // Deletes expired records from the Store and frees their index slots.
   absl::StatusOr<size_t> PurgeExpired();
 
   absl::StatusOr<NamespaceStats> Stats(absl::string_view ns) const;
 
+  // The same operations, permission-checked for `principal`.
+  PrincipalMemory As(MemoryPrincipal principal) {
+    return PrincipalMemory(this, std::move(principal));
+  }
+
+  // Links. Both records must exist (NOT_FOUND otherwise); adding an existing
+  // link is OK. Deleting a record (or its namespace, or purging it after
+  // expiry) deletes its links in the same Store batch. Links to expired but
+  // unpurged records are hidden.
+  absl::Status AddLink(absl::string_view ns, absl::string_view from, absl::string_view type,
+                       absl::string_view to);
+  // NOT_FOUND if there is no such link.
+  absl::Status RemoveLink(absl::string_view ns, absl::string_view from, absl::string_view type,
+                          absl::string_view to);
+  // Links of `id` in `direction`, of `type` ("" = any), sorted. NOT_FOUND if
+  // the record is absent.
+  absl::StatusOr<std::vector<Link>> Neighbours(
+      absl::string_view ns, absl::string_view id, absl::string_view type = "",
+      LinkDirection direction = LinkDirection::kOutgoing) const;
+  // Breadth-first: records within `k` links of `id` (following `direction`
+  // and `type`), nearest first, at most `max_nodes` (1..100000), the start
+  // excluded.
+  absl::StatusOr<std::vector<LinkedRecord>> KHop(
+      absl::string_view ns, absl::string_view id, int k, size_t max_nodes,
+      absl::string_view type = "", LinkDirection direction = LinkDirection::kBoth) const;
+
   struct Namespace;  // opaque
 
  private:
+  friend class PrincipalMemory;
   explicit Memory(const MemoryOptions& options);
   absl::StatusOr<std::shared_ptr<Namespace>> Find(absl::string_view name) const;
   absl::Status Load();
+  absl::Status LoadLinks(Namespace* ns);
+  absl::Status LoadSaved(Namespace* ns);
+  absl::Status SaveNamespace(Namespace* ns);
 
   MemoryOptions options_;
   IdGenerator ids_;
   mutable absl::Mutex mu_;  // guards the map only, never held during work
   absl::flat_hash_map<std::string, std::shared_ptr<Namespace>> namespaces_ ABSL_GUARDED_BY(mu_);
 };
+
+// Checks a link type: 1..64 characters of [a-z0-9_].
+KOS_EXPORT absl::Status ValidateLinkType(absl::string_view type);
 
 // Checks a namespace name (see NamespaceConfig::name).
 KOS_EXPORT absl::Status ValidateNamespaceName(absl::string_view name);

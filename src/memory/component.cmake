@@ -20,7 +20,7 @@ endif()
 if(NOT TARGET PkgConfig::kos_httplib)
   pkg_check_modules(kos_httplib REQUIRED IMPORTED_TARGET cpp-httplib)
 endif()
-kos_component(NAME memory DEPS core store openai
+kos_component(NAME memory DEPS core store openai auth
               LIBS faiss kos_openblas kos_hnswlib OpenMP::OpenMP_CXX PkgConfig::kos_httplib)
 # Two findings of the sanitizers are inside Debian's hnswlib 0.6.2 headers, not
 # our code: the SIMD base-layer search prefetches one element past a link list

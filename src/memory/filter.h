@@ -21,7 +21,8 @@ class Filter {
   // Top-level field names compared (not under $exists), for unknown-field checks.
   std::vector<std::string> CheckedFields() const;
 
- private:
+  // The parsed tree, for the payload index (which evaluates it over sets of
+  // labels instead of one record's metadata at a time).
   enum class Op { kAnd, kOr, kNot, kEq, kNe, kGt, kGte, kLt, kLte, kIn, kNin, kExists };
   struct Node {
     Op op;
@@ -29,6 +30,9 @@ class Filter {
     Json value;
     std::vector<Node> children;
   };
+  const Node& root() const { return root_; }
+
+ private:
   static absl::StatusOr<Node> ParseExpr(const Json& spec, const std::string& where, int depth);
   static absl::StatusOr<Node> ParseField(const std::string& field, const Json& cond,
                                          const std::string& where);

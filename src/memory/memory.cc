@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
+#include <fstream>
+#include <sstream>
+#include <tuple>
 
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,17 +17,23 @@
 #include "kos/status.h"
 #include "memory/filter.h"
 #include "memory/index_impls.h"
+#include "memory/keyword_index.h"
+#include "memory/payload_index.h"
 
 namespace kos {
 
 using memory_internal::Filter;
 using memory_internal::GetPod;
+using memory_internal::LabelBitmap;
 using memory_internal::PutPod;
 
 namespace {
 
 constexpr char kNsCollection[] = "mem_ns";
 constexpr char kRecCollection[] = "mem_rec";
+// Links: key "<ns>#<from>#<type>#<to>", empty value. '#' appears in none of
+// the parts, so the key splits back unambiguously.
+constexpr char kLinkCollection[] = "mem_link";
 // Separates namespace and record id in Store keys; never valid in either, so
 // a prefix scan of "<ns>#" sees exactly that namespace.
 constexpr char kKeySep = '#';
@@ -30,6 +42,21 @@ constexpr size_t kStoreBatch = 500;
 
 std::string RecordKey(absl::string_view ns, absl::string_view id) {
   return absl::StrCat(ns, std::string(1, kKeySep), id);
+}
+
+constexpr absl::string_view kSavedMagic = "KOSMEMX1";
+
+std::string SavedIndexPath(const std::string& dir, absl::string_view ns) {
+  // '~' never occurs in a namespace name, so the mapping is one-to-one.
+  std::string file(ns);
+  std::replace(file.begin(), file.end(), '/', '~');
+  return absl::StrCat(dir, "/", file, ".kmi");
+}
+
+std::string LinkKey(absl::string_view ns, absl::string_view from, absl::string_view type,
+                    absl::string_view to) {
+  const std::string sep(1, kKeySep);
+  return absl::StrCat(ns, sep, from, sep, type, sep, to);
 }
 
 int64_t ToMicros(absl::Time t) {
@@ -173,11 +200,64 @@ struct Memory::Namespace {
   std::vector<Entry> entries ABSL_GUARDED_BY(mu);
   std::vector<int64_t> free_labels ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, int64_t> by_id ABSL_GUARDED_BY(mu);
-  // How many live records carry each top-level metadata key (unknown-field check).
-  absl::flat_hash_map<std::string, size_t> field_counts ABSL_GUARDED_BY(mu);
+  // Metadata values -> labels, so filters are set operations (see payload_index.h).
+  memory_internal::PayloadIndex payload ABSL_GUARDED_BY(mu);
+  // Record text -> labels, for hybrid search.
+  memory_internal::KeywordIndex keywords ABSL_GUARDED_BY(mu);
+  // Links as (from, type, to) and reversed as (to, type, from).
+  using Edge = std::tuple<std::string, std::string, std::string>;
+  absl::btree_set<Edge> out_links ABSL_GUARDED_BY(mu);
+  absl::btree_set<Edge> in_links ABSL_GUARDED_BY(mu);
+
+  bool Alive(absl::string_view id, absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    auto it = by_id.find(id);
+    return it != by_id.end() && entries[it->second].expires > now;
+  }
+
+  // Every link touching `id`, as (from, type, to).
+  std::vector<Edge> LinksOf(const std::string& id) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    std::vector<Edge> out;
+    for (auto it = out_links.lower_bound({id, "", ""});
+         it != out_links.end() && std::get<0>(*it) == id; ++it) {
+      out.push_back(*it);
+    }
+    for (auto it = in_links.lower_bound({id, "", ""});
+         it != in_links.end() && std::get<0>(*it) == id; ++it) {
+      // A self-link is already in `out`.
+      if (std::get<2>(*it) != id) out.emplace_back(std::get<2>(*it), std::get<1>(*it), id);
+    }
+    return out;
+  }
+
+  void InsertLink(const Edge& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    out_links.insert(e);
+    in_links.emplace(std::get<2>(e), std::get<1>(e), std::get<0>(e));
+  }
+  void EraseLink(const Edge& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    out_links.erase(e);
+    in_links.erase({std::get<2>(e), std::get<1>(e), std::get<0>(e)});
+  }
+  // Store deletes for the links of `ids`, and the links themselves.
+  std::vector<Edge> CollectLinks(const std::vector<std::string>& ids,
+                                 std::vector<WriteOp>* ops) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    absl::flat_hash_set<std::string> seen;
+    std::vector<Edge> edges;
+    for (const auto& id : ids) {
+      for (auto& e : LinksOf(id)) {
+        std::string key = LinkKey(config.name, std::get<0>(e), std::get<1>(e), std::get<2>(e));
+        if (!seen.insert(key).second) continue;
+        ops->push_back(WriteOp::Delete(kLinkCollection, std::move(key)));
+        edges.push_back(std::move(e));
+      }
+    }
+    return edges;
+  }
   // Live records with a finite expiry; 0 lets searches skip the TTL check.
   size_t expiring ABSL_GUARDED_BY(mu) = 0;
   bool deleted ABSL_GUARDED_BY(mu) = false;
+
+  // How the index was obtained at Open (NamespaceStats::load_note).
+  std::string load_note ABSL_GUARDED_BY(mu);
 
   int64_t Insert(MemoryRecord&& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     int64_t label;
@@ -188,6 +268,13 @@ struct Memory::Namespace {
       label = static_cast<int64_t>(entries.size());
       entries.emplace_back();
     }
+    return InsertAt(label, std::move(r));
+  }
+
+  // Places a record at a known free label (saved-index reload). The caller
+  // keeps free_labels consistent.
+  int64_t InsertAt(int64_t label, MemoryRecord&& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (static_cast<size_t>(label) >= entries.size()) entries.resize(label + 1);
     Entry& e = entries[label];
     e.live = true;
     e.id = std::move(r.id);
@@ -197,7 +284,8 @@ struct Memory::Namespace {
     e.accessed = r.accessed;
     e.expires = r.expires;
     e.importance = r.importance;
-    for (auto it = e.metadata.begin(); it != e.metadata.end(); ++it) ++field_counts[it.key()];
+    payload.Add(label, e.metadata);
+    keywords.Add(label, e.text);
     if (e.expires != absl::InfiniteFuture()) ++expiring;
     by_id[e.id] = label;
     return label;
@@ -205,10 +293,8 @@ struct Memory::Namespace {
 
   void Erase(int64_t label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     Entry& e = entries[label];
-    for (auto it = e.metadata.begin(); it != e.metadata.end(); ++it) {
-      auto f = field_counts.find(it.key());
-      if (f != field_counts.end() && --f->second == 0) field_counts.erase(f);
-    }
+    payload.Remove(label, e.metadata);
+    keywords.Remove(label, e.text);
     if (e.expires != absl::InfiniteFuture()) --expiring;
     by_id.erase(e.id);
     e = Entry();
@@ -258,7 +344,13 @@ absl::Status ValidateNamespaceName(absl::string_view name) {
 absl::Status ValidateFilter(const Json& filter) { return Filter::Compile(filter).status(); }
 
 Memory::Memory(const MemoryOptions& options) : options_(options), ids_(options.clock) {}
-Memory::~Memory() = default;
+Memory::~Memory() {
+  if (options_.index_dir.empty()) return;
+  absl::Status s = Checkpoint();
+  if (!s.ok() && options_.logger != nullptr) {
+    options_.logger->Warning("memory.checkpoint_failed", {{"error", std::string(s.message())}});
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Memory>> Memory::Open(const MemoryOptions& options) {
   if (options.store == nullptr)
@@ -300,6 +392,29 @@ absl::Status Memory::Load() {
       ns->config = *cfg;
       {
         absl::MutexLock l(&ns->mu);
+        std::string why = "no index_dir";
+        if (!options_.index_dir.empty()) {
+          absl::Status s = LoadSaved(ns.get());
+          if (s.ok()) {
+            KOS_RETURN_IF_ERROR(LoadLinks(ns.get()));
+            absl::MutexLock ml(&mu_);
+            namespaces_[ns->config.name] = ns;
+            continue;
+          }
+          why = std::string(s.message());
+          if (options_.logger != nullptr && s.code() != absl::StatusCode::kNotFound) {
+            options_.logger->Warning("memory.index_rebuild",
+                                     {{"namespace", ns->config.name}, {"reason", why}});
+          }
+          // Start over from nothing: the rebuild below is the ground truth.
+          ns->entries.clear();
+          ns->free_labels.clear();
+          ns->by_id.clear();
+          ns->payload = memory_internal::PayloadIndex();
+          ns->keywords = memory_internal::KeywordIndex();
+          ns->expiring = 0;
+        }
+        ns->load_note = absl::StrCat("rebuilt from the store (", why, ")");
         KOS_ASSIGN_OR_RETURN(ns->index, MakeIndex(ns->config));
         ScanOptions ro;
         ro.prefix = RecordKey(ns->config.name, "");
@@ -321,12 +436,182 @@ absl::Status Memory::Load() {
           }
           ro.page_token = rp.next_page_token;
         } while (!ro.page_token.empty());
+        KOS_RETURN_IF_ERROR(LoadLinks(ns.get()));
       }
       absl::MutexLock ml(&mu_);
       namespaces_[ns->config.name] = ns;
     }
     so.page_token = page.next_page_token;
   } while (!so.page_token.empty());
+  return absl::OkStatus();
+}
+
+// Saved file (one framed file, so index and label map can never come from
+// different checkpoints): store sequence S | label count | (label, id)* |
+// VectorIndex::Save bytes. On load, a record whose Store sequence is <= S is
+// exactly what the file holds; newer ones are re-added, vanished ones removed.
+absl::Status Memory::SaveNamespace(Namespace* ns) {
+  absl::ReaderMutexLock l(&ns->mu);
+  if (ns->deleted) return absl::OkStatus();
+  // Writers to this namespace commit under ns->mu, which we hold: every write
+  // the index reflects has a sequence <= this one, every later write a larger.
+  KOS_ASSIGN_OR_RETURN(uint64_t seq, options_.store->LastSequence());
+  const std::string path = SavedIndexPath(options_.index_dir, ns->config.name);
+  const std::string tmp = absl::StrCat(path, ".vec.tmp");
+  KOS_RETURN_IF_ERROR(ns->index->Save(tmp));
+  std::string vec;
+  {
+    std::ifstream f(tmp, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    vec = ss.str();
+  }
+  std::remove(tmp.c_str());
+  std::string payload;
+  PutPod<uint64_t>(&payload, seq);
+  PutPod<uint64_t>(&payload, ns->by_id.size());
+  for (const auto& [id, label] : ns->by_id) {
+    PutPod<int64_t>(&payload, label);
+    PutPod<uint32_t>(&payload, static_cast<uint32_t>(id.size()));
+    payload += id;
+  }
+  PutPod<uint64_t>(&payload, vec.size());
+  payload += vec;
+  return memory_internal::WriteFramedFile(path, kSavedMagic, payload);
+}
+
+absl::Status Memory::Checkpoint() {
+  if (options_.index_dir.empty()) {
+    return absl::FailedPreconditionError("Checkpoint needs MemoryOptions.index_dir");
+  }
+  std::vector<std::shared_ptr<Namespace>> all;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [name, ns] : namespaces_) all.push_back(ns);
+  }
+  for (auto& ns : all) KOS_RETURN_IF_ERROR(SaveNamespace(ns.get()));
+  return absl::OkStatus();
+}
+
+absl::Status Memory::LoadSaved(Namespace* ns) {
+  ns->mu.AssertHeld();
+  const std::string path = SavedIndexPath(options_.index_dir, ns->config.name);
+  KOS_ASSIGN_OR_RETURN(std::string payload, memory_internal::ReadFramedFile(path, kSavedMagic));
+  absl::string_view in(payload);
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(path, ": ", why));
+  };
+  uint64_t seq = 0, n = 0;
+  if (!GetPod(&in, &seq) || !GetPod(&in, &n) || n > in.size() / 12) return bad("bad header");
+  absl::flat_hash_map<std::string, int64_t> saved;
+  absl::flat_hash_set<int64_t> labels;
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t label = 0;
+    uint32_t len = 0;
+    if (!GetPod(&in, &label) || !GetPod(&in, &len) || in.size() < len || label < 0 ||
+        label > (int64_t{1} << 40)) {
+      return bad("bad label table");
+    }
+    std::string id(in.substr(0, len));
+    in.remove_prefix(len);
+    if (!labels.insert(label).second || !saved.emplace(std::move(id), label).second) {
+      return bad("repeated label or id");
+    }
+  }
+  uint64_t veclen = 0;
+  if (!GetPod(&in, &veclen) || veclen != in.size()) return bad("bad index length");
+  const std::string tmp = absl::StrCat(path, ".load.tmp");
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(in.data(), in.size());
+    if (!f) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  KOS_ASSIGN_OR_RETURN(ns->index, MakeIndex(ns->config));
+  absl::Status loaded = ns->index->Load(tmp);
+  std::remove(tmp.c_str());
+  KOS_RETURN_IF_ERROR(loaded);
+  if (ns->index->Size() != saved.size()) return bad("index and label table disagree");
+  for (const auto& [id, label] : saved) {
+    if (!ns->index->Contains(label)) return bad("label missing from the index");
+  }
+  // Reconcile with the Store.
+  const int d = ns->config.dimension;
+  ScanOptions ro;
+  ro.prefix = RecordKey(ns->config.name, "");
+  ro.limit = 1000;
+  std::vector<MemoryRecord> fresh;  // new since the checkpoint: labels assigned below
+  size_t replayed = 0;
+  do {
+    KOS_ASSIGN_OR_RETURN(ScanPage rp, options_.store->Scan(kRecCollection, ro));
+    for (const Record& r : rp.records) {
+      KOS_ASSIGN_OR_RETURN(MemoryRecord mr, DecodeRecord(r.key, r.value, d));
+      auto it = saved.find(mr.id);
+      if (it == saved.end()) {
+        fresh.push_back(std::move(mr));
+        continue;
+      }
+      const int64_t label = it->second;
+      saved.erase(it);
+      if (r.sequence > seq) {
+        // Changed after the checkpoint: replace the vector in place.
+        ++replayed;
+        std::vector<float> v = mr.embedding;
+        KOS_RETURN_IF_ERROR(ns->index->Add({label}, v));
+      }
+      ns->InsertAt(label, std::move(mr));
+    }
+    ro.page_token = rp.next_page_token;
+  } while (!ro.page_token.empty());
+  // Saved records the Store no longer has (deleted or expired since).
+  std::vector<int64_t> gone;
+  for (const auto& [id, label] : saved) gone.push_back(label);
+  KOS_RETURN_IF_ERROR(ns->index->Remove(gone).status());
+  for (size_t label = 0; label < ns->entries.size(); ++label) {
+    if (!ns->entries[label].live) ns->free_labels.push_back(label);
+  }
+  std::vector<int64_t> new_labels;
+  std::vector<float> vecs;
+  for (auto& mr : fresh) {
+    vecs.insert(vecs.end(), mr.embedding.begin(), mr.embedding.end());
+    new_labels.push_back(ns->Insert(std::move(mr)));
+  }
+  if (!new_labels.empty()) KOS_RETURN_IF_ERROR(ns->index->Add(new_labels, vecs));
+  if (ns->index->Size() != ns->by_id.size()) return bad("index size mismatch after replay");
+  ns->load_note =
+      absl::StrCat("loaded ", path, " (store sequence ", seq, "); re-added ", replayed,
+                   " changed, ", fresh.size(), " new, removed ", gone.size(), " deleted records");
+  return absl::OkStatus();
+}
+
+absl::Status Memory::LoadLinks(Namespace* ns) {
+  ns->mu.AssertHeld();
+  ScanOptions so;
+  so.prefix = RecordKey(ns->config.name, "");
+  so.limit = 1000;
+  so.keys_only = true;
+  std::vector<WriteOp> dangling;
+  do {
+    KOS_ASSIGN_OR_RETURN(ScanPage page, options_.store->Scan(kLinkCollection, so));
+    for (const Record& r : page.records) {
+      std::vector<std::string> parts = absl::StrSplit(r.key, kKeySep);
+      if (parts.size() != 4) {
+        return absl::DataLossError(absl::StrCat("memory link key '", r.key, "' is malformed"));
+      }
+      // A record that expired in the Store (its TTL) takes its links along
+      // here; Delete and PurgeExpired remove links in the same batch.
+      if (!ns->by_id.contains(parts[1]) || !ns->by_id.contains(parts[3])) {
+        dangling.push_back(WriteOp::Delete(kLinkCollection, r.key));
+        continue;
+      }
+      ns->InsertLink({parts[1], parts[2], parts[3]});
+    }
+    so.page_token = page.next_page_token;
+  } while (!so.page_token.empty());
+  for (size_t i = 0; i < dangling.size(); i += kStoreBatch) {
+    std::vector<WriteOp> ops(dangling.begin() + i,
+                             dangling.begin() + std::min(dangling.size(), i + kStoreBatch));
+    KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+  }
   return absl::OkStatus();
 }
 
@@ -410,10 +695,26 @@ absl::Status Memory::DeleteNamespace(absl::string_view name) {
       for (const Record& r : page.records) ops.push_back(WriteOp::Delete(kRecCollection, r.key));
       KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
     }
+    for (;;) {
+      KOS_ASSIGN_OR_RETURN(ScanPage page, options_.store->Scan(kLinkCollection, so));
+      if (page.records.empty()) break;
+      std::vector<WriteOp> ops;
+      for (const Record& r : page.records) ops.push_back(WriteOp::Delete(kLinkCollection, r.key));
+      KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+    }
     KOS_RETURN_IF_ERROR(options_.store->Delete(kNsCollection, name));
+    // A saved index of the old namespace would only be reconciled away by
+    // the next Open; drop it now (a leftover is harmless, just wasted work).
+    if (!options_.index_dir.empty()) {
+      std::remove(SavedIndexPath(options_.index_dir, name).c_str());
+    }
     ns->deleted = true;
+    ns->out_links.clear();
+    ns->in_links.clear();
     ns->entries.clear();
     ns->by_id.clear();
+    ns->payload = memory_internal::PayloadIndex();
+    ns->keywords = memory_internal::KeywordIndex();
     ns->index.reset();
   }
   absl::MutexLock ml(&mu_);
@@ -528,6 +829,12 @@ absl::StatusOr<std::vector<std::string>> Memory::AddBatch(absl::string_view ns_n
   }
   std::vector<WriteOp> ops;
   ops.reserve(records.size());
+  // Links of expired records whose ids are being reused go with them.
+  std::vector<std::string> reused;
+  for (const auto& r : records) {
+    if (ns->by_id.contains(r.id)) reused.push_back(r.id);
+  }
+  const std::vector<Namespace::Edge> stale_links = ns->CollectLinks(reused, &ops);
   for (const auto& r : records) {
     const absl::Duration ttl =
         r.expires == absl::InfiniteFuture() ? absl::ZeroDuration() : r.expires - now;
@@ -535,6 +842,7 @@ absl::StatusOr<std::vector<std::string>> Memory::AddBatch(absl::string_view ns_n
         WriteOp::Put(kRecCollection, RecordKey(ns_name, r.id), EncodeRecord(r), std::nullopt, ttl));
   }
   KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+  for (const auto& e : stale_links) ns->EraseLink(e);
   // Expired holders of reused ids go first.
   std::vector<int64_t> stale;
   for (const auto& r : records) {
@@ -614,7 +922,11 @@ absl::Status Memory::Delete(absl::string_view ns_name, absl::string_view id) {
   if (ns->deleted || it == ns->by_id.end()) {
     return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
   }
-  KOS_RETURN_IF_ERROR(options_.store->Delete(kRecCollection, RecordKey(ns_name, id)));
+  std::vector<WriteOp> ops;
+  ops.push_back(WriteOp::Delete(kRecCollection, RecordKey(ns_name, id)));
+  const auto links = ns->CollectLinks({std::string(id)}, &ops);
+  KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+  for (const auto& e : links) ns->EraseLink(e);
   const int64_t label = it->second;
   KOS_RETURN_IF_ERROR(ns->index->Remove({label}).status());
   ns->Erase(label);
@@ -642,11 +954,44 @@ absl::StatusOr<ListPage> Memory::List(absl::string_view ns_name, absl::string_vi
   return page;
 }
 
+namespace {
+
+// Visits the live links of `id` in `dir` of `type` ("" any) as (link, other end).
+template <typename Ns, typename F>
+void ForEachLink(const Ns& ns, const std::string& id, absl::string_view type, LinkDirection dir,
+                 absl::Time now, F&& f) {
+  auto walk = [&](const auto& set, bool outgoing) {
+    for (auto it = set.lower_bound({id, "", ""}); it != set.end() && std::get<0>(*it) == id; ++it) {
+      const auto& [self, t, other] = *it;
+      if (!type.empty() && t != type) continue;
+      if (!ns.Alive(other, now)) continue;
+      f(outgoing ? Link{self, t, other} : Link{other, t, self}, other);
+    }
+  };
+  if (dir != LinkDirection::kIncoming) walk(ns.out_links, true);
+  if (dir != LinkDirection::kOutgoing) walk(ns.in_links, false);
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) const {
   KOS_ASSIGN_OR_RETURN(auto ns, Find(req.ns));
   if (req.k < 1 || req.k > 10000) return absl::InvalidArgumentError("k must be 1..10000");
   std::vector<float> query = req.vector;
-  if (query.empty() == req.text.empty()) {
+  size_t candidates = req.k;
+  if (req.hybrid) {
+    if (req.text.empty()) return absl::InvalidArgumentError("hybrid search needs text");
+    if (!(req.vector_weight >= 0 && req.keyword_weight >= 0 && std::isfinite(req.vector_weight) &&
+          std::isfinite(req.keyword_weight)) ||
+        req.rrf_k < 1) {
+      return absl::InvalidArgumentError("hybrid search needs finite weights >= 0 and rrf_k >= 1");
+    }
+    if (req.hybrid_candidates != 0 &&
+        (req.hybrid_candidates < req.k || req.hybrid_candidates > 10000)) {
+      return absl::InvalidArgumentError("hybrid_candidates must be 0 or k..10000");
+    }
+    candidates = req.hybrid_candidates ? req.hybrid_candidates : std::max<size_t>(req.k, 50);
+  } else if (query.empty() == req.text.empty()) {
     return absl::InvalidArgumentError("give exactly one of vector and text");
   }
   if (query.empty()) {
@@ -670,7 +1015,7 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
     return absl::NotFoundError(absl::StrCat("namespace '", req.ns, "' does not exist"));
   if (filter.has_value() && !ns->by_id.empty()) {
     for (const auto& f : filter->CheckedFields()) {
-      if (!ns->field_counts.contains(f)) {
+      if (!ns->payload.HasTopLevelField(f)) {
         return absl::InvalidArgumentError(
             absl::StrCat("filter field '", f, "' is not present in any record of namespace '",
                          req.ns, "' (use $exists for optional fields)"));
@@ -679,7 +1024,16 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   }
   const auto& entries = ns->entries;
   const bool check_ttl = ns->expiring > 0;
+  // The payload index turns the filter into the exact set of matching labels;
+  // only filters comparing against arrays/objects fall back to evaluating
+  // each record's JSON.
+  std::optional<LabelBitmap> allowed;
+  if (filter.has_value()) allowed = ns->payload.Evaluate(*filter);
   auto accept = [&](int64_t label) {
+    if (allowed.has_value()) {
+      if (!allowed->Test(label)) return false;
+      return !check_ttl || entries[label].expires > now;
+    }
     const auto& e = entries[label];
     if (!e.live) return false;
     if (check_ttl && e.expires <= now) return false;
@@ -687,10 +1041,10 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   };
   std::vector<Neighbor> found;
   bool exact = false;
-  if (filter.has_value()) {
-    // Estimate the filter's selectivity on an evenly spaced sample; very
-    // selective filters are answered exactly from their matches, where graph
-    // walks would visit most of the graph anyway.
+  if (allowed.has_value()) {
+    exact = allowed->Count() <= options_.exact_filter_threshold;
+  } else if (filter.has_value()) {
+    // Estimate the selectivity on an evenly spaced sample.
     const size_t n = entries.size();
     const size_t sample = std::min<size_t>(n, 256);
     size_t hits = 0, tried = 0;
@@ -704,15 +1058,50 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
     exact = est <= options_.exact_filter_threshold;
   }
   if (exact) {
+    // Very selective filters are answered exactly from their matches, where a
+    // graph walk would visit most of the graph anyway.
     std::vector<int64_t> cand;
-    for (size_t label = 0; label < entries.size(); ++label) {
-      if (accept(label)) cand.push_back(label);
+    if (allowed.has_value()) {
+      allowed->ForEach([&](int64_t label) {
+        if (accept(label)) cand.push_back(label);
+      });
+    } else {
+      for (size_t label = 0; label < entries.size(); ++label) {
+        if (accept(label)) cand.push_back(label);
+      }
     }
-    KOS_ASSIGN_OR_RETURN(found, ns->index->SearchSubset(query, req.k, cand));
+    KOS_ASSIGN_OR_RETURN(found, ns->index->SearchSubset(query, candidates, cand));
   } else {
     IdFilter f;
     if (filter.has_value() || check_ttl) f = accept;
-    KOS_ASSIGN_OR_RETURN(found, ns->index->Search(query, req.k, f, req.ef_search));
+    KOS_ASSIGN_OR_RETURN(found, ns->index->Search(query, candidates, f, req.ef_search));
+  }
+  if (req.hybrid) {
+    auto kw = ns->keywords.Search(req.text, candidates, accept);
+    std::vector<int64_t> vrank, krank;
+    for (const auto& nb : found) vrank.push_back(nb.id);
+    for (const auto& [label, s] : kw) krank.push_back(label);
+    auto fused =
+        memory_internal::FuseRrf(vrank, krank, req.vector_weight, req.keyword_weight, req.rrf_k);
+    std::vector<SearchHit> hits;
+    for (size_t i = 0; i < fused.size() && i < req.k; ++i) {
+      const auto& fh = fused[i];
+      SearchHit h;
+      h.record = ns->ToRecord(fh.label, req.include_embeddings);
+      h.score = fh.score;
+      h.vector_rank = fh.vector_rank;
+      h.keyword_rank = fh.keyword_rank;
+      if (fh.keyword_rank) h.keyword_score = kw[fh.keyword_rank - 1].second;
+      if (fh.vector_rank) {
+        h.similarity = found[fh.vector_rank - 1].score;
+      } else {
+        // A keyword-only hit still reports its similarity to the query.
+        KOS_ASSIGN_OR_RETURN(auto one, ns->index->SearchSubset(query, 1, {fh.label}));
+        if (!one.empty()) h.similarity = one[0].score;
+      }
+      hits.push_back(std::move(h));
+    }
+    return hits;
   }
   std::vector<SearchHit> hits;
   hits.reserve(found.size());
@@ -733,8 +1122,24 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Recall(const SearchRequest& req,
     return absl::InvalidArgumentError(
         "recall needs candidate_multiplier >= 1, a positive half-life and mmr_lambda in [0, 1]");
   }
+  if (ro.expand_hops < 0 || ro.expand_hops > 3 || !(ro.hop_weight > 0 && ro.hop_weight <= 1)) {
+    return absl::InvalidArgumentError("recall needs expand_hops 0..3 and hop_weight in (0, 1]");
+  }
+  if (!ro.expand_link_type.empty()) KOS_RETURN_IF_ERROR(ValidateLinkType(ro.expand_link_type));
   KOS_ASSIGN_OR_RETURN(auto ns, Find(req.ns));
   SearchRequest wide = req;
+  if (ro.expand_hops > 0 && wide.vector.empty() && !wide.text.empty()) {
+    // Link expansion scores neighbours against the query vector: embed once.
+    if (options_.embedder == nullptr) {
+      return absl::FailedPreconditionError("search by text needs an embedder");
+    }
+    if (options_.embedder->dimension() != ns->config.dimension) {
+      return absl::InvalidArgumentError("embedder dimension does not match the namespace");
+    }
+    KOS_ASSIGN_OR_RETURN(auto v, options_.embedder->Embed({req.text}));
+    wide.vector = std::move(v[0]);
+    if (!wide.hybrid) wide.text.clear();
+  }
   wide.k = std::min<size_t>(10000, std::max<size_t>(req.k * ro.candidate_multiplier, req.k));
   wide.include_embeddings = req.include_embeddings || ro.mmr;
   KOS_ASSIGN_OR_RETURN(auto cands, Search(wide));
@@ -748,6 +1153,53 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Recall(const SearchRequest& req,
   }
   std::stable_sort(cands.begin(), cands.end(),
                    [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
+  if (ro.expand_hops > 0 && !cands.empty()) {
+    std::optional<Filter> filter;
+    if (!req.filter.is_null()) {
+      KOS_ASSIGN_OR_RETURN(filter, Filter::Compile(req.filter));
+    }
+    absl::ReaderMutexLock l(&ns->mu);
+    if (!ns->deleted) {
+      absl::flat_hash_set<std::string> have;
+      for (const auto& h : cands) have.insert(h.record.id);
+      // Breadth-first from the top-k direct hits, each record at its
+      // smallest distance.
+      std::vector<std::pair<std::string, int>> frontier;
+      for (size_t i = 0; i < cands.size() && i < req.k; ++i) {
+        frontier.emplace_back(cands[i].record.id, 0);
+      }
+      absl::flat_hash_set<std::string> seen(have.begin(), have.end());
+      std::vector<SearchHit> extra;
+      for (int hop = 1; hop <= ro.expand_hops && !frontier.empty(); ++hop) {
+        std::vector<std::pair<std::string, int>> next;
+        for (const auto& [id, d] : frontier) {
+          ForEachLink(*ns, id, ro.expand_link_type, LinkDirection::kBoth, now,
+                      [&](const Link&, const std::string& other) {
+                        if (seen.insert(other).second) next.emplace_back(other, hop);
+                      });
+        }
+        for (const auto& [id, d] : next) {
+          const int64_t label = ns->by_id.find(id)->second;
+          if (filter.has_value() && !filter->Matches(ns->entries[label].metadata)) continue;
+          KOS_ASSIGN_OR_RETURN(auto one, ns->index->SearchSubset(wide.vector, 1, {label}));
+          if (one.empty()) continue;
+          SearchHit h;
+          h.record = ns->ToRecord(label, /*with_embedding=*/true);
+          h.similarity = one[0].score;
+          h.hops = d;
+          const double age = std::max(0.0, absl::ToDoubleSeconds(now - h.record.accessed));
+          h.score = std::pow(ro.hop_weight, d) *
+                    (ro.w_similarity * UnitSimilarity(ns->config.metric, h.similarity) +
+                     ro.w_recency * std::exp2(-age / half) + ro.w_importance * h.record.importance);
+          extra.push_back(std::move(h));
+        }
+        frontier = std::move(next);
+      }
+      for (auto& h : extra) cands.push_back(std::move(h));
+      std::stable_sort(cands.begin(), cands.end(),
+                       [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
+    }
+  }
   std::vector<SearchHit> out;
   if (ro.mmr && !cands.empty()) {
     // Greedy MMR over the rescored candidates; redundancy is cosine between
@@ -829,13 +1281,16 @@ absl::StatusOr<size_t> Memory::PurgeExpired() {
     }
     for (size_t i = 0; i < labels.size(); i += kStoreBatch) {
       std::vector<WriteOp> ops;
+      std::vector<std::string> ids;
       for (size_t j = i; j < labels.size() && j < i + kStoreBatch; ++j) {
-        ops.push_back(
-            WriteOp::Delete(kRecCollection, RecordKey(ns->config.name, ns->entries[labels[j]].id)));
+        ids.push_back(ns->entries[labels[j]].id);
+        ops.push_back(WriteOp::Delete(kRecCollection, RecordKey(ns->config.name, ids.back())));
       }
+      const auto links = ns->CollectLinks(ids, &ops);
       // The Store may already have dropped some of them on its own expiry;
       // deleting an absent key is fine for an unconditional delete.
       KOS_RETURN_IF_ERROR(options_.store->Commit(ops).status());
+      for (const auto& e : links) ns->EraseLink(e);
     }
     KOS_RETURN_IF_ERROR(ns->index->Remove(labels).status());
     for (int64_t label : labels) ns->Erase(label);
@@ -851,9 +1306,116 @@ absl::StatusOr<NamespaceStats> Memory::Stats(absl::string_view name) const {
   if (ns->deleted)
     return absl::NotFoundError(absl::StrCat("namespace '", name, "' does not exist"));
   NamespaceStats s;
+  s.load_note = ns->load_note;
   s.records = ns->by_id.size();
   s.index_bytes = ns->index->MemoryUsage();
   return s;
+}
+
+absl::Status ValidateLinkType(absl::string_view type) {
+  if (type.empty() || type.size() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("link type must be 1..64 characters, got ", type.size()));
+  }
+  for (char c : type) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_') {
+      return absl::InvalidArgumentError("link type may only contain [a-z0-9_]");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Memory::AddLink(absl::string_view ns_name, absl::string_view from,
+                             absl::string_view type, absl::string_view to) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  KOS_RETURN_IF_ERROR(ValidateLinkType(type));
+  KOS_RETURN_IF_ERROR(ValidateRecordId(from));
+  KOS_RETURN_IF_ERROR(ValidateRecordId(to));
+  const absl::Time now = options_.clock->Now();
+  absl::MutexLock l(&ns->mu);
+  if (ns->deleted)
+    return absl::NotFoundError(absl::StrCat("namespace '", ns_name, "' does not exist"));
+  for (absl::string_view id : {from, to}) {
+    if (!ns->Alive(id, now)) {
+      return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
+    }
+  }
+  Namespace::Edge e{std::string(from), std::string(type), std::string(to)};
+  if (ns->out_links.contains(e)) return absl::OkStatus();
+  KOS_RETURN_IF_ERROR(
+      options_.store->Put(kLinkCollection, LinkKey(ns_name, from, type, to), "").status());
+  ns->InsertLink(e);
+  return absl::OkStatus();
+}
+
+absl::Status Memory::RemoveLink(absl::string_view ns_name, absl::string_view from,
+                                absl::string_view type, absl::string_view to) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  absl::MutexLock l(&ns->mu);
+  Namespace::Edge e{std::string(from), std::string(type), std::string(to)};
+  if (ns->deleted || !ns->out_links.contains(e)) {
+    return absl::NotFoundError(absl::StrCat("no link ", from, " -", type, "-> ", to));
+  }
+  KOS_RETURN_IF_ERROR(options_.store->Delete(kLinkCollection, LinkKey(ns_name, from, type, to)));
+  ns->EraseLink(e);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Link>> Memory::Neighbours(absl::string_view ns_name,
+                                                     absl::string_view id, absl::string_view type,
+                                                     LinkDirection direction) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  if (!type.empty()) KOS_RETURN_IF_ERROR(ValidateLinkType(type));
+  const absl::Time now = options_.clock->Now();
+  absl::ReaderMutexLock l(&ns->mu);
+  if (ns->deleted || !ns->Alive(id, now)) {
+    return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
+  }
+  std::vector<Link> out;
+  ForEachLink(*ns, std::string(id), type, direction, now,
+              [&](Link link, const std::string&) { out.push_back(std::move(link)); });
+  std::sort(out.begin(), out.end(), [](const Link& a, const Link& b) {
+    return std::tie(a.from, a.type, a.to) < std::tie(b.from, b.type, b.to);
+  });
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // self-links under kBoth
+  return out;
+}
+
+absl::StatusOr<std::vector<LinkedRecord>> Memory::KHop(absl::string_view ns_name,
+                                                       absl::string_view id, int k,
+                                                       size_t max_nodes, absl::string_view type,
+                                                       LinkDirection direction) const {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(ns_name));
+  if (k < 1 || k > 16) return absl::InvalidArgumentError("k must be 1..16");
+  if (max_nodes < 1 || max_nodes > 100000) {
+    return absl::InvalidArgumentError("max_nodes must be 1..100000");
+  }
+  if (!type.empty()) KOS_RETURN_IF_ERROR(ValidateLinkType(type));
+  const absl::Time now = options_.clock->Now();
+  absl::ReaderMutexLock l(&ns->mu);
+  if (ns->deleted || !ns->Alive(id, now)) {
+    return absl::NotFoundError(absl::StrCat("record '", id, "' not found in '", ns_name, "'"));
+  }
+  std::vector<LinkedRecord> out;
+  absl::flat_hash_set<std::string> seen = {std::string(id)};
+  std::deque<LinkedRecord> queue = {{std::string(id), 0}};
+  while (!queue.empty() && out.size() < max_nodes) {
+    LinkedRecord cur = std::move(queue.front());
+    queue.pop_front();
+    if (cur.hops == k) continue;
+    // Sorted neighbours keep the order deterministic within a hop.
+    std::vector<std::string> next;
+    ForEachLink(*ns, cur.id, type, direction, now,
+                [&](const Link&, const std::string& other) { next.push_back(other); });
+    std::sort(next.begin(), next.end());
+    for (auto& n : next) {
+      if (out.size() >= max_nodes) break;
+      if (!seen.insert(n).second) continue;
+      out.push_back({n, cur.hops + 1});
+      queue.push_back({std::move(n), cur.hops + 1});
+    }
+  }
+  return out;
 }
 
 }  // namespace kos

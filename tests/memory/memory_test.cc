@@ -46,6 +46,7 @@ class MemoryTest : public ::testing::Test {
     o.store = store_.get();
     o.clock = &clock_;
     o.embedder = embedder_.get();
+    o.exact_filter_threshold = exact_threshold_;
     auto m = Memory::Open(o);
     ASSERT_TRUE(m.ok()) << m.status();
     mem_ = std::move(*m);
@@ -74,6 +75,7 @@ class MemoryTest : public ::testing::Test {
     return page->records.size();
   }
 
+  size_t exact_threshold_ = 2000;
   FakeClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<HashingEmbedder> embedder_;
@@ -255,8 +257,11 @@ std::vector<std::string> BruteForce(const std::vector<std::vector<float>>& vecs,
 
 TEST_F(MemoryTest, FilteredSearchMatchesBruteForce) {
   const int d = 16;
-  const int n = 3000;
+  const int n = 2000;
   std::mt19937 rng(2);
+  // Only the 0.1% case scans its matches; the others walk the graph.
+  exact_threshold_ = 20;
+  Reopen();
   for (IndexKind kind : {IndexKind::kHnswlib, IndexKind::kFaissHnsw}) {
     const std::string ns = absl::StrCat("f/", IndexKindName(kind));
     KOS_ASSERT_OK(mem_->CreateNamespace(Ns(ns, d, kind)));
@@ -269,7 +274,10 @@ TEST_F(MemoryTest, FilteredSearchMatchesBruteForce) {
       metas.push_back({{"cat", i % 10},
                        {"score", i / double(n)},
                        {"tag", tags[i % 3]},
+                       {"flag", i % 4 == 0},
+                       {"arr", {i % 2, 0}},
                        {"user", {{"name", i % 2 ? "ann" : "bob"}}}});
+      if (i % 5 == 0) metas.back()["opt"] = nullptr;
       batch.push_back(Rec(absl::StrCat("r", i), vecs.back(), metas.back()));
     }
     KOS_ASSERT_OK(mem_->AddBatch(ns, batch));
@@ -289,6 +297,21 @@ TEST_F(MemoryTest, FilteredSearchMatchesBruteForce) {
         // ~0.3%: takes the exact path.
         {{{"cat", 7}, {"score", {{"$lt", 0.03}}}},
          [](const Json& m) { return m["cat"] == 7 && m["score"] < 0.03; }},
+        {{{"tag", {{"$nin", {"a"}}}}, {"$not", {{"cat", {{"$lt", 5}}}}}},
+         [](const Json& m) { return m["tag"] != "a" && !(m["cat"] < 5); }},
+        {{{"opt", {{"$exists", false}}}, {"flag", true}},
+         [](const Json& m) { return !m.contains("opt") && m["flag"] == true; }},
+        {{{"tag", {{"$gte", "b"}}}, {"opt", nullptr}},
+         [](const Json& m) { return m["tag"] >= "b" && m.contains("opt"); }},
+        // 0.1% (2 records) and exactly 10%.
+        {{{"score", {{"$gte", 0.5}, {"$lt", 0.501}}}},
+         [](const Json& m) { return m["score"] >= 0.5 && m["score"] < 0.501; }},
+        {{{"cat", {{"$in", {4}}}}}, [](const Json& m) { return m["cat"] == 4; }},
+        // Whole-array comparison: not in the payload index, evaluated per record.
+        {{{"arr", {{"$in", {{1, 0}}}}}},
+         [](const Json& m) {
+           return m["arr"] == Json{1, 0};
+         }},
     };
     for (const auto& c : cases) {
       size_t found = 0, total = 0;
