@@ -160,7 +160,7 @@ void BindMemory(py::module_& m) {
         return "MemoryRecord(id=" + std::string(py::repr(py::str(r.id))) +
                ", text=" + std::string(py::repr(py::str(r.text.substr(0, 60)))) + ")";
       });
-  py::class_<PySearchHit>(m, "SearchHit")
+  py::class_<PySearchHit>(m, "SearchHit", "One search or recall result: the record and its scores.")
       .def_readonly("record", &PySearchHit::record)
       .def_readonly("similarity", &PySearchHit::similarity,
                     "Raw index score (cosine, dot product, or -squared L2).")

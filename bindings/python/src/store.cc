@@ -21,7 +21,7 @@ void BindStore(py::module_& m) {
                ", version=" + std::to_string(r.version) + ")";
       });
 
-  py::class_<kos::WriteResult>(m, "WriteResult")
+  py::class_<kos::WriteResult>(m, "WriteResult", "The outcome of one committed write.")
       .def_readonly("version", &kos::WriteResult::version)
       .def_readonly("sequence", &kos::WriteResult::sequence)
       .def("__repr__", [](const kos::WriteResult& w) {
@@ -52,7 +52,7 @@ void BindStore(py::module_& m) {
       .def_readonly("collection", &kos::WriteOp::collection)
       .def_readonly("key", &kos::WriteOp::key);
 
-  py::class_<kos::ScanPage>(m, "ScanPage")
+  py::class_<kos::ScanPage>(m, "ScanPage", "One page of Store.scan(): records in key order and the token of the next page (\"\" at the end).")
       .def_readonly("records", &kos::ScanPage::records)
       .def_readonly("next_page_token", &kos::ScanPage::next_page_token);
 

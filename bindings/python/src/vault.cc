@@ -45,11 +45,14 @@ py::bytes SecretToBytes(const kos::SecretBytes& s) {
   return py::bytes(reinterpret_cast<const char*>(s.data()), s.size());
 }
 
+// The value goes straight from the wiped C++ buffer into Python bytes, with
+// no intermediate std::string left behind unwiped.
 struct PySecret {
   std::string path;
   uint64_t version = 0;
   absl::Time created;
-  std::string value;
+  py::bytes value;
+  size_t size = 0;
 };
 
 py::list VersionsList(const std::vector<uint64_t>& v) {
@@ -65,10 +68,10 @@ void BindVault(py::module_& m) {
       .def_readonly("path", &PySecret::path)
       .def_readonly("version", &PySecret::version)
       .def_property_readonly("created", [](const PySecret& s) { return TimeToPy(s.created); })
-      .def_property_readonly("value", [](const PySecret& s) { return py::bytes(s.value); })
+      .def_readonly("value", &PySecret::value)
       .def("__repr__", [](const PySecret& s) {
         return "Secret(path='" + s.path + "', version=" + std::to_string(s.version) +
-               ", value=[redacted " + std::to_string(s.value.size()) + " bytes])";
+               ", value=[redacted " + std::to_string(s.size) + " bytes])";
       });
 
   py::class_<PyVault> cls(
@@ -147,7 +150,7 @@ void BindVault(py::module_& m) {
             auto box = self.get();
             std::string a = actor_of(*box, actor);
             kos::Secret s = Unwrap(NoGil([&] { return box->vault->Get(a, path, version); }));
-            return PySecret{s.path, s.version, s.created, std::string(s.value.view())};
+            return PySecret{s.path, s.version, s.created, SecretToBytes(s.value), s.value.size()};
           },
           py::arg("path"), py::arg("version") = 0, py::kw_only(), py::arg("actor") = py::none(),
           "The latest version (version=0) or version N. NotFoundError if absent, deleted or "

@@ -187,3 +187,72 @@ def test_close_with_a_running_handler_does_not_deadlock(store, signing):
     assert o.closed
     with pytest.raises(kos.FailedPreconditionError):
         o.stats()
+
+
+EXIT_SCRIPT = r"""
+import gc, sys, threading, time
+import kos
+
+store = kos.Store("memory:")
+keys = kos.KeyRegistry(store)
+kp = kos.Ed25519KeyPair.generate()
+keys.add_key("core-1", "kCore", kp.public_key)
+signer = kos.Signer(issuer="kCore", kid="core-1", key_pair=kp)
+started = threading.Event()
+
+def busy(ctx):
+    started.set()
+    while not ctx.cancelled:  # runs Python (needs the GIL) until cancelled
+        time.sleep(0.001)
+    return None
+
+def make():
+    o = kos.Orchestrator(store, keys, agents=["kExecutor"], max_concurrent=1)
+    o.register_handler("kExecutor", busy)
+    o.submit(signer.sign("kExecutor"))
+    return o
+
+if sys.argv[1] == "drop":
+    o = make()
+    assert started.wait(20)
+    del o          # the last reference goes away with the GIL held
+    gc.collect()
+    print("dropped")
+else:
+    o = make()     # left running: atexit must shut it down before finalization
+    assert started.wait(20)
+    print("exiting")
+"""
+
+
+@pytest.mark.parametrize("mode", ["drop", "exit"])
+def test_dropping_or_exiting_with_a_running_handler_does_not_hang(mode, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(EXIT_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert ("dropped" if mode == "drop" else "exiting") in out.stdout
+
+
+def test_review_approve_and_reject(orch, signing):
+    _, signer, _ = signing
+    orch.register_handler("kExecutor", lambda ctx: {"draft": ctx.input["n"]})
+    first = orch.submit(signer.sign("kExecutor", {"input": {"n": 1}, "review": True}))
+    second = orch.submit(signer.sign("kExecutor", {"input": {"n": 2}, "review": True}))
+    assert orch.wait(first, timeout=30)["state"] == "awaiting_review"
+    assert orch.wait(second, timeout=30)["state"] == "awaiting_review"
+    waiting = {t["id"] for t in orch.list(agent="kExecutor", state="awaiting_review")}
+    assert waiting == {first, second}
+    orch.approve(first, "ann")
+    orch.reject(second, "bob", "not good enough")
+    done = orch.get(first)
+    assert done["state"] == "succeeded" and done["reviewer"] == "ann"
+    assert done["output"] == {"draft": 1}
+    assert orch.get(second)["state"] in ("failed", "cancelled")
+    with pytest.raises(kos.InvalidArgumentError):
+        orch.list(state="no-such-state")
