@@ -4,6 +4,17 @@
 // endpoint. Task input: {"messages":[{"role":"user","content":"..."}, ...]}
 // or {"prompt":"..."}; optional "temperature" and "max_tokens" override the
 // profile. Output: {"content", "finish_reason", "model", "usage"}.
+//
+// kMemory: add, search and recall over kos::Memory. Task input:
+//   {"op": "add", "namespace": "user/alice", "text": "...",
+//    "metadata": {...}, "importance": 0.5, "id": "..."}   -> {"id", "namespace"}
+//   {"op": "search" | "recall", "namespace": "...", "text": "...",
+//    "k": 10, "filter": {...}}   -> {"hits": [{"id", "text", "metadata",
+//                                   "importance", "score", "similarity"}], "namespace"}
+// Before touching memory the handler checks the running agent's permission
+// with TaskContext::Authorize on resource "memory:ns/<namespace>" (action
+// "write" for add, "read" for search and recall), the names Memory::As()
+// uses, so one policy (e.g. "memory:ns/**:*") covers both.
 #ifndef KOS_AGENT_HANDLERS_H_
 #define KOS_AGENT_HANDLERS_H_
 
@@ -12,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "kos/agent_config.h"
+#include "kos/memory.h"
 #include "kos/export.h"
 #include "kos/orchestrator.h"
 
@@ -44,6 +56,25 @@ KOS_EXPORT absl::StatusOr<ChatBridgeOptions> ChatBridgeOptionsFromProfile(
 // mapped to a status otherwise (UNAVAILABLE and RESOURCE_EXHAUSTED are
 // retried under the task's retry policy).
 KOS_EXPORT absl::StatusOr<AgentHandler> MakeChatBridgeHandler(const ChatBridgeOptions& options);
+
+struct MemoryHandlerOptions {
+  // Results returned when a task gives no "k". Default 10.
+  size_t default_k = 10;
+  // Largest "k" a task may ask for (1..10000). Default 100.
+  size_t max_k = 100;
+  // Create a missing namespace (embedder dimension, default index) on "add"
+  // instead of failing with NOT_FOUND. Default false.
+  bool create_namespaces = false;
+  // Scoring for "recall".
+  RecallOptions recall;
+};
+
+// INVALID_ARGUMENT for a null memory or bad options. The handler returns
+// INVALID_ARGUMENT for bad task input and PERMISSION_DENIED when the agent
+// may not use the namespace (neither is retried), and Memory's own errors
+// otherwise. `memory` is not owned and must outlive the handler.
+KOS_EXPORT absl::StatusOr<AgentHandler> MakeMemoryHandler(Memory* memory,
+                                                          MemoryHandlerOptions options = {});
 
 }  // namespace kos
 

@@ -1,1 +1,1 @@
-kos_component(NAME orchestrator DEPS core store crypto signed_task auth telemetry openai)
+kos_component(NAME orchestrator DEPS core store crypto signed_task auth telemetry openai memory)

@@ -1,10 +1,6 @@
 // Kills a process running 10,000 tasks with SIGKILL and checks recovery on
 // the SQLite store: no task lost, no succeeded task run again, and the
 // concurrency limit held by the recovering process.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <map>
 #include <random>
@@ -19,6 +15,8 @@ namespace kos {
 namespace {
 
 using testing::Agent;
+using testing::ChildProcess;
+using testing::ScanAll;
 
 constexpr int kTasks = 10000;
 constexpr int kMaxConcurrent = 4;
@@ -59,15 +57,8 @@ Stack OpenStack(const std::string& db, std::atomic<int>* now, std::atomic<int>* 
 
 std::map<std::string, int> RunCounts(Store* store) {
   std::map<std::string, int> counts;
-  ScanOptions so;
-  so.limit = 10000;
-  so.keys_only = true;
-  for (;;) {
-    ScanPage p = store->Scan("runs", so).value();
-    for (const Record& r : p.records) counts[r.key.substr(0, 26)]++;
-    if (p.next_page_token.empty()) break;
-    so.page_token = p.next_page_token;
-  }
+  ScanAll(
+      store, "runs", [&](const Record& r) { counts[r.key.substr(0, 26)]++; }, /*keys_only=*/true);
   return counts;
 }
 
@@ -83,14 +74,10 @@ TEST(OrchestratorCrashTest, SigkillWithTenThousandTasksInFlight) {
     Ed25519KeyPair kp = Ed25519KeyPair::FromSeed(std::string(32, '\x07')).value();
     ASSERT_TRUE(keys->AddKey("core-1", "kCore", kp.public_key()).ok());
   }
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    std::atomic<int> now{0}, peak{0};
-    Stack s = OpenStack(db, &now, &peak);
+  ChildProcess child = ChildProcess::Start([&] {
+    // Outlive this function: the child's workers use them until it is killed.
+    static std::atomic<int> now{0}, peak{0};
+    Stack* s = new Stack(OpenStack(db, &now, &peak));
     Ed25519KeyPair kp = Ed25519KeyPair::FromSeed(std::string(32, '\x07')).value();
     TaskSignerOptions so;
     so.issuer = "kCore";
@@ -105,40 +92,23 @@ TEST(OrchestratorCrashTest, SigkillWithTenThousandTasksInFlight) {
       r.payload = {{"input", {{"i", i}}}};
       plan.push_back(signer->Sign(r).value().text);
     }
-    auto plan_id = s.orch->SubmitPlan(plan);
-    std::string msg = plan_id.ok() ? *plan_id : "";
-    (void)!write(fds[1], msg.data(), msg.size());
-    close(fds[1]);
-    for (;;) pause();  // keep running tasks until killed
-  }
-  close(fds[1]);
-  char buf[64] = {0};
-  ssize_t n = read(fds[0], buf, sizeof(buf));
-  close(fds[0]);
-  ASSERT_EQ(n, 26) << "child did not acknowledge the plan";
-  std::string plan_id(buf, 26);
+    auto plan_id = s->orch->SubmitPlan(plan);
+    return plan_id.ok() ? *plan_id : std::string();
+  });
+  ASSERT_EQ(child.message.size(), 26u) << "child did not acknowledge the plan";
+  std::string plan_id = child.message;
   std::mt19937 rng(std::random_device{}());
   absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(20, 300)(rng)));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(child.Kill());
 
   // What the killed process had finished, as the store says.
   std::set<std::string> succeeded_before;
   std::map<std::string, int> runs_before;
   {
     auto store = OpenStore("sqlite://" + db).value();
-    ScanOptions so;
-    so.limit = 10000;
-    for (;;) {
-      ScanPage p = store->Scan("tasks", so).value();
-      for (const Record& r : p.records) {
-        if (ParseJson(r.value).value()["state"] == "succeeded") succeeded_before.insert(r.key);
-      }
-      if (p.next_page_token.empty()) break;
-      so.page_token = p.next_page_token;
-    }
+    ScanAll(store.get(), "tasks", [&](const Record& r) {
+      if (ParseJson(r.value).value()["state"] == "succeeded") succeeded_before.insert(r.key);
+    });
     runs_before = RunCounts(store.get());
   }
 
