@@ -13,6 +13,61 @@
 namespace kos_py {
 namespace {
 
+// A Python callable `fn(texts: list[str]) -> (len(texts), dimension) floats`
+// as a kos::Embedder. Memory calls it with the GIL released (from a search or
+// add), so it takes the GIL for the Python call only.
+class PyEmbedder : public kos::Embedder {
+ public:
+  PyEmbedder(py::object fn, int dimension, std::string model)
+      : fn_(fn.release().ptr()), dimension_(dimension), model_(std::move(model)) {}
+  ~PyEmbedder() override {
+    // Leaked at interpreter shutdown: touching Python objects then would crash.
+    if (fn_ == nullptr || !Py_IsInitialized() || _Py_IsFinalizing()) return;
+    py::gil_scoped_acquire gil;
+    Py_DECREF(fn_);
+  }
+
+  absl::StatusOr<std::vector<std::vector<float>>> Embed(
+      const std::vector<std::string>& texts) override {
+    for (const auto& t : texts) {
+      if (t.empty()) return absl::InvalidArgumentError("cannot embed an empty text");
+    }
+    if (!Py_IsInitialized() || _Py_IsFinalizing()) {
+      return absl::UnavailableError("the Python interpreter is shutting down");
+    }
+    py::gil_scoped_acquire gil;
+    try {
+      py::object out = py::handle(fn_)(py::cast(texts));
+      auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(out);
+      if (!a) {
+        PyErr_Clear();
+        return absl::InvalidArgumentError("embedder must return a 2-D array of floats");
+      }
+      if (a.ndim() != 2 || static_cast<size_t>(a.shape(0)) != texts.size() ||
+          a.shape(1) != dimension_) {
+        return absl::InvalidArgumentError(
+            "embedder returned an array of the wrong shape (want (" +
+            std::to_string(texts.size()) + ", " + std::to_string(dimension_) + "))");
+      }
+      std::vector<std::vector<float>> vectors(texts.size());
+      const float* p = a.data();
+      for (size_t i = 0; i < texts.size(); ++i) {
+        vectors[i].assign(p + i * dimension_, p + (i + 1) * dimension_);
+      }
+      return vectors;
+    } catch (py::error_already_set& e) {
+      return StatusFromPython(e);
+    }
+  }
+  int dimension() const override { return dimension_; }
+  std::string model() const override { return model_; }
+
+ private:
+  PyObject* fn_;
+  const int dimension_;
+  const std::string model_;
+};
+
 struct MemoryBox {
   std::shared_ptr<StoreBox> store;
   std::shared_ptr<kos::Clock> clock;
@@ -177,18 +232,28 @@ void BindMemory(py::module_& m) {
       "Agent memory: namespaces of records (text, JSON metadata, embedding) with vector "
       "search, metadata filters, TTLs and recall scoring, durable in a Store. Thread-safe: "
       "searches release the GIL and run in parallel.");
-  cls.def(py::init([](const PyStore& store, std::optional<std::string> embedder, int dimension,
-                      size_t exact_filter_threshold, std::optional<PyClock> clock) {
+  cls.def(py::init([](const PyStore& store, py::object embedder, int dimension,
+                      size_t exact_filter_threshold, const std::string& model,
+                      std::optional<PyClock> clock) {
             auto box = std::make_shared<MemoryBox>();
             box->store = store.get();
             box->clock = clock ? ClockOrReal(clock) : box->store->clock;
-            if (embedder) {
-              if (*embedder != "hashing") {
-                Check(absl::InvalidArgumentError("embedder must be 'hashing' or None"));
+            if (py::isinstance<py::str>(embedder)) {
+              if (embedder.cast<std::string>() != "hashing") {
+                Check(absl::InvalidArgumentError(
+                    "embedder must be 'hashing', a callable or None"));
               }
               kos::HashingEmbedderOptions eo;
               eo.dimension = dimension;
               box->embedder = Unwrap(kos::HashingEmbedder::Open(eo));
+            } else if (!embedder.is_none()) {
+              if (!PyCallable_Check(embedder.ptr())) {
+                throw py::type_error("embedder must be 'hashing', a callable or None");
+              }
+              if (dimension < 1 || dimension > 65536) {
+                Check(absl::InvalidArgumentError("dimension must be 1..65536"));
+              }
+              box->embedder = std::make_unique<PyEmbedder>(embedder, dimension, model);
             }
             kos::MemoryOptions o;
             o.store = box->store->store.get();
@@ -199,9 +264,13 @@ void BindMemory(py::module_& m) {
             return PyMemory{std::move(box), "Memory"};
           }),
           py::arg("store"), py::arg("embedder") = "hashing", py::arg("dimension") = 384,
-          py::arg("exact_filter_threshold") = 2000, py::arg("clock") = py::none(),
+          py::arg("exact_filter_threshold") = 2000, py::arg("model") = "python",
+          py::arg("clock") = py::none(),
           "Opens memory on `store`, rebuilding every namespace's index. `embedder`: 'hashing' "
-          "(built-in, deterministic, offline; `dimension` floats) or None (vectors required).")
+          "(built-in, deterministic, offline; `dimension` floats), a callable "
+          "`fn(texts: list[str])` returning a (len(texts), dimension) float array (it runs "
+          "with the GIL taken just for the call; `model` names it), or None (vectors "
+          "required).")
       .def(
           "create_namespace",
           [](const PyMemory& self, const std::string& name, int dimension,

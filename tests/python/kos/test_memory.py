@@ -134,3 +134,32 @@ def test_embed_helper_is_deterministic():
     assert a.shape == (2, 32) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
+
+
+def test_python_callable_embedder(store):
+    calls = []
+
+    def embedder(texts):
+        calls.append(list(texts))
+        return kos.embed(texts, dimension=32) * 2.0  # any (n, 32) float array
+
+    mem = kos.Memory(store, embedder=embedder, dimension=32, model="test-model")
+    assert mem.dimension == 32
+    mem.create_namespace("py")
+    mem.add("py", text="alpha beta gamma", id="abc")
+    mem.add("py", text="completely different words", id="other")
+    assert mem.search("py", text="alpha beta", k=1)[0].id == "abc"
+    assert ["alpha beta"] in calls and ["alpha beta gamma"] in calls
+
+    bad_shape = kos.Memory(store, embedder=lambda texts: np.zeros((len(texts), 3)), dimension=32)
+    with pytest.raises(kos.InvalidArgumentError):
+        bad_shape.search("py", text="alpha")
+
+    def failing(texts):
+        raise kos.UnavailableError("model server down")
+
+    down = kos.Memory(store, embedder=failing, dimension=32)
+    with pytest.raises(kos.UnavailableError, match="model server down"):
+        down.search("py", text="alpha")
+    with pytest.raises(TypeError):
+        kos.Memory(store, embedder=42)
