@@ -280,6 +280,11 @@ static void TestCrypto(void) {
   CHECK(kos_random_bytes(NULL, 0, &err) == KOS_OK);
   CHECK(kos_random_bytes(NULL, 4, &err) == KOS_INVALID_ARGUMENT);
   CHECK_ERR(err, KOS_INVALID_ARGUMENT);
+  /* A C++ exception inside libkos (std::string throws length_error for this
+   * size before allocating anything) comes back as INTERNAL, not a crash. */
+  CHECK(kos_random_bytes(a, (size_t)-1, &err) == KOS_INTERNAL);
+  CHECK_CONTAINS(err, "kos_random_bytes: unexpected C++ exception");
+  CHECK_ERR(err, KOS_INTERNAL);
 
   CHECK(kos_ed25519_generate(pk, seed, &err) == KOS_OK);
   CHECK_NOERR(err);
