@@ -382,12 +382,14 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
-  for (int sel : {1, 2}) {
-    benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
-        ->Args({128, sel})
-        ->Iterations(1)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+  for (int ef : {64, 128}) {
+    for (int sel : {1, 2}) {
+      benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
+          ->Args({ef, sel})
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
   }
   benchmark::RegisterBenchmark("BM_IngestRawHnswlib", BM_IngestRawHnswlib)
       ->Iterations(1)

@@ -393,49 +393,49 @@ absl::Status Memory::Load() {
       {
         absl::MutexLock l(&ns->mu);
         std::string why = "no index_dir";
+        bool loaded = false;
         if (!options_.index_dir.empty()) {
           absl::Status s = LoadSaved(ns.get());
-          if (s.ok()) {
-            KOS_RETURN_IF_ERROR(LoadLinks(ns.get()));
-            absl::MutexLock ml(&mu_);
-            namespaces_[ns->config.name] = ns;
-            continue;
+          loaded = s.ok();
+          if (!loaded) {
+            why = std::string(s.message());
+            if (options_.logger != nullptr && s.code() != absl::StatusCode::kNotFound) {
+              options_.logger->Warning("memory.index_rebuild",
+                                       {{"namespace", ns->config.name}, {"reason", why}});
+            }
+            // Start over from nothing: the rebuild below is the ground truth.
+            ns->entries.clear();
+            ns->free_labels.clear();
+            ns->by_id.clear();
+            ns->payload = memory_internal::PayloadIndex();
+            ns->keywords = memory_internal::KeywordIndex();
+            ns->expiring = 0;
           }
-          why = std::string(s.message());
-          if (options_.logger != nullptr && s.code() != absl::StatusCode::kNotFound) {
-            options_.logger->Warning("memory.index_rebuild",
-                                     {{"namespace", ns->config.name}, {"reason", why}});
-          }
-          // Start over from nothing: the rebuild below is the ground truth.
-          ns->entries.clear();
-          ns->free_labels.clear();
-          ns->by_id.clear();
-          ns->payload = memory_internal::PayloadIndex();
-          ns->keywords = memory_internal::KeywordIndex();
-          ns->expiring = 0;
         }
-        ns->load_note = absl::StrCat("rebuilt from the store (", why, ")");
-        KOS_ASSIGN_OR_RETURN(ns->index, MakeIndex(ns->config));
-        ScanOptions ro;
-        ro.prefix = RecordKey(ns->config.name, "");
-        ro.limit = 1000;
-        const int d = ns->config.dimension;
-        do {
-          KOS_ASSIGN_OR_RETURN(ScanPage rp, store->Scan(kRecCollection, ro));
-          std::vector<int64_t> labels;
-          std::vector<float> vecs;
-          for (const Record& r : rp.records) {
-            KOS_ASSIGN_OR_RETURN(MemoryRecord mr, DecodeRecord(r.key, r.value, d));
-            vecs.insert(vecs.end(), mr.embedding.begin(), mr.embedding.end());
-            labels.push_back(ns->Insert(std::move(mr)));
-          }
-          if (!labels.empty()) {
-            absl::Status s = ns->index->Add(labels, vecs);
-            if (!s.ok())
-              return absl::DataLossError(absl::StrCat("namespace ", rec.key, ": ", s.message()));
-          }
-          ro.page_token = rp.next_page_token;
-        } while (!ro.page_token.empty());
+        if (!loaded) {
+          ns->load_note = absl::StrCat("rebuilt from the store (", why, ")");
+          KOS_ASSIGN_OR_RETURN(ns->index, MakeIndex(ns->config));
+          ScanOptions ro;
+          ro.prefix = RecordKey(ns->config.name, "");
+          ro.limit = 1000;
+          const int d = ns->config.dimension;
+          do {
+            KOS_ASSIGN_OR_RETURN(ScanPage rp, store->Scan(kRecCollection, ro));
+            std::vector<int64_t> labels;
+            std::vector<float> vecs;
+            for (const Record& r : rp.records) {
+              KOS_ASSIGN_OR_RETURN(MemoryRecord mr, DecodeRecord(r.key, r.value, d));
+              vecs.insert(vecs.end(), mr.embedding.begin(), mr.embedding.end());
+              labels.push_back(ns->Insert(std::move(mr)));
+            }
+            if (!labels.empty()) {
+              absl::Status s = ns->index->Add(labels, vecs);
+              if (!s.ok())
+                return absl::DataLossError(absl::StrCat("namespace ", rec.key, ": ", s.message()));
+            }
+            ro.page_token = rp.next_page_token;
+          } while (!ro.page_token.empty());
+        }
         KOS_RETURN_IF_ERROR(LoadLinks(ns.get()));
       }
       absl::MutexLock ml(&mu_);

@@ -137,6 +137,33 @@ TEST_F(CheckpointTest, ReplaysWritesAfterTheCheckpoint) {
   EXPECT_TRUE(sink_.records().empty());
 }
 
+TEST_F(CheckpointTest, FaissKindsReloadToo) {
+  for (IndexKind kind : {IndexKind::kFaissFlat, IndexKind::kFaissHnsw}) {
+    SCOPED_TRACE(IndexKindName(kind));
+    const std::string ns = absl::StrCat("k/", IndexKindName(kind));
+    const std::string file = dir_.File(absl::StrCat("k~", IndexKindName(kind), ".kmi"));
+    NamespaceConfig c;
+    c.name = ns;
+    c.dimension = 16;
+    c.index = kind;
+    KOS_ASSERT_OK(mem_->CreateNamespace(c));
+    for (int i = 0; i < 60; ++i) Add(ns, i, i);
+    KOS_ASSERT_OK(mem_->Checkpoint());
+    fs::copy_file(file, dir_.File("old.kmi"), fs::copy_options::overwrite_existing);
+    for (int i = 60; i < 70; ++i) Add(ns, i, i);
+    for (int i = 0; i < 5; ++i) KOS_ASSERT_OK(mem_->Delete(ns, absl::StrCat("r", i)));
+    mem_.reset();
+    fs::copy_file(dir_.File("old.kmi"), file, fs::copy_options::overwrite_existing);
+    Reopen();
+    auto st = mem_->Stats(ns);
+    ASSERT_TRUE(st.ok());
+    EXPECT_TRUE(absl::StrContains(st->load_note, "re-added 0 changed, 10 new, removed 5 deleted"))
+        << st->load_note;
+    EXPECT_EQ(st->records, 65u);
+    for (int i = 5; i < 70; ++i) EXPECT_EQ(Top(ns, i), absl::StrCat("r", i));
+  }
+}
+
 TEST_F(CheckpointTest, CorruptOrTruncatedFilesFallBackToARebuild) {
   NamespaceConfig c;
   c.name = "a/b";
