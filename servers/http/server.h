@@ -1,48 +1,76 @@
-// The reference HTTP server: cpp-httplib routes over one kos stack.
+// The reference HTTP server: the route table (http/route.h) over one
+// kos::Kernel, served by cpp-httplib (plain or TLS).
 #ifndef KOS_SERVERS_HTTP_SERVER_H_
 #define KOS_SERVERS_HTTP_SERVER_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "kos/config.h"
-#include "kos/logger.h"
-#include "kos/metrics.h"
-#include "kos/store.h"
+#include "absl/time/time.h"
+#include "http/route.h"
+#include "kos/crypto.h"
+#include "kos/kernel.h"
+#include "kos/rate_limiter.h"
 
 namespace kos::server {
 
 struct ServerOptions {
+  // Address to bind. Default 127.0.0.1.
   std::string host = "127.0.0.1";
+  // Port; 0 picks a free one (see HttpServer::port()). Default 8080.
   int port = 8080;
-  // Worker threads serving connections (cpp-httplib's pool).
+  // Worker threads serving connections (cpp-httplib's pool). Default 16.
   int threads = 16;
-  // Where the store lives unless store_uri is set: <data_dir>/kos.db.
+  // Kernel directories (kos/kernel.h). Defaults data / config / logs.
   std::string data_dir = "data";
-  std::string store_uri;
-  // config/ directory (system.json etc.). Missing files mean defaults.
   std::string config_dir = "config";
-  // logs/ directory; JSONL streams go to <logs_dir>/system/.
   std::string logs_dir = "logs";
-  // Largest request body accepted (413 beyond).
+  // Store URI; "" = sqlite in data_dir. Default "".
+  std::string store_uri;
+  // Largest request body accepted (413 beyond). Default 8 MiB.
   size_t max_body_bytes = 8 << 20;
+  // Socket read/write timeouts: a client that stalls longer is dropped.
+  // Default 10 s each.
+  absl::Duration read_timeout = absl::Seconds(10);
+  absl::Duration write_timeout = absl::Seconds(10);
+  // PEM certificate chain and private key; both set = HTTPS. Default: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
+  // How long running tasks get to finish on shutdown. Default 10 s.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Rate-limit classes "global" (per client address), "auth" and "api".
+  // Default: kos::DefaultRateLimitClasses(). Empty: no rate limiting.
+  std::vector<RateLimitClass> rate_limits = DefaultRateLimitClasses();
+  // Passed to the kernel (tests lower the hashing cost and enable the
+  // development echo handlers). Defaults as in KernelOptions.
+  PasswordHasherOptions password_hashing;
+  bool development_handlers = false;
 };
 
-// Owns the stack and the listener. Run() blocks until Stop(); Stop() is
+// Owns the kernel and the listener. Run() blocks until Stop(); Stop() is
 // thread-safe and may be called from a signal-handling thread.
 class HttpServer {
  public:
   static absl::StatusOr<std::unique_ptr<HttpServer>> Create(const ServerOptions& options);
   ~HttpServer();
 
-  // Binds and serves until Stop(). Returns the bind error if any.
+  // Binds and serves until Stop(); then lets in-flight requests finish,
+  // shuts the kernel down (running tasks get shutdown_grace) and flushes
+  // the logs. Returns the bind error if any.
   absl::Status Run();
+  // Binds without serving (so port() is known before Run()).
+  absl::Status Bind();
   void Stop();
-  // The port actually bound (useful with port 0), valid once listening.
+  // The port actually bound (useful with port 0), valid once bound.
   int port() const;
   bool listening() const;
+  bool tls() const;
+
+  Kernel* kernel() const;
+  const std::vector<Route>& routes() const;
 
  private:
   struct State;
