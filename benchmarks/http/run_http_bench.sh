@@ -132,8 +132,11 @@ p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 st = re.search(r"^statuses: (.*)$", out, re.M)
 errs = re.search(r"Socket errors: (.*)$", out, re.M)
 statuses = st.group(1).strip() if st else "?"
-print("%s %.1f %.3f %.3f %s%s" % (name, rps, p50, p99, statuses.replace(" ", ","),
-                                  ",socket_errors" if errs else ""))
+sock = ""
+if errs:  # "connect 0, read 0, write 0, timeout 12" -> ",socket_errors:timeout=12"
+    bad = ["%s=%s" % (k, v) for k, v in re.findall(r"(\w+) (\d+)", errs.group(1)) if v != "0"]
+    sock = ",socket_errors:" + "+".join(bad)
+print("%s %.1f %.3f %.3f %s%s" % (name, rps, p50, p99, statuses.replace(" ", ","), sock))
 PY
 }
 
