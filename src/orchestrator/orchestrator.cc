@@ -745,11 +745,22 @@ class Orchestrator::Impl {
     ctx.orch = this;
     CancelState cancel;
     ctx.cancel = &cancel;
+    Runtime* rt = nullptr;  // the task this worker ran last, until completed
+    absl::StatusOr<Json> result;
+    StopReason reason = StopReason::kNone;
+    std::shared_ptr<const AgentHandler> handler;
     for (;;) {
-      Runtime* rt = nullptr;
-      std::shared_ptr<const AgentHandler> handler;
       {
         absl::MutexLock l(&mu_);
+        // Completing the last task and picking the next share one critical
+        // section: one lock round trip per task.
+        if (rt != nullptr) {
+          // Only this worker ends a running task, so `rt` is still live.
+          CompleteAttemptLocked(rt, std::move(result), reason);
+          UpdateGaugesLocked();
+          if (running_ == 0) state_cv_.SignalAll();  // Shutdown waits for this
+          rt = nullptr;
+        }
         while (!stopping_ && (rt = PickLocked()) == nullptr) work_cv_.Wait(&mu_);
         if (stopping_) return;
         TaskInfo& t = rt->rec.info;
@@ -759,7 +770,7 @@ class Orchestrator::Impl {
         if (timeout <= absl::ZeroDuration()) timeout = rt->slot->profile.limits.timeout;
         if (timeout <= absl::ZeroDuration()) timeout = o_.default_timeout;
         rt->deadline = t.started + timeout;
-        cancel.Reset();
+        if (cancel.flag.load(std::memory_order_acquire)) cancel.Reset();
         rt->cancel = &cancel;
         SetStateLocked(rt, TaskState::kRunning);
         ++running_;
@@ -789,7 +800,6 @@ class Orchestrator::Impl {
       if (o_.telemetry != nullptr) {
         TraceLog(*ctx.info, "task.started", {{"attempt", ctx.info->attempt}});
       }
-      absl::StatusOr<Json> result;
       try {
         TaskContext tc(&ctx);
         result = (*handler)(tc);
@@ -798,12 +808,8 @@ class Orchestrator::Impl {
       } catch (...) {
         result = absl::InternalError("handler threw a non-standard exception");
       }
-      StopReason reason = cancel.Reason();
-      absl::MutexLock l(&mu_);
-      // Only this worker ends a running task, so `rt` is still live.
-      CompleteAttemptLocked(rt, std::move(result), reason);
-      UpdateGaugesLocked();
-      if (running_ == 0) state_cv_.SignalAll();  // Shutdown waits for this
+      // A stop requested after this read counts as none: the handler is done.
+      reason = cancel.flag.load(std::memory_order_acquire) ? cancel.Reason() : StopReason::kNone;
     }
   }
 
