@@ -96,8 +96,9 @@ class KOS_EXPORT VectorIndex {
 
   // Exact top-k restricted to `candidates` (unknown ids skipped). Used when a
   // filter is so selective that scanning its matches beats walking the graph.
-  absl::StatusOr<std::vector<Neighbor>> SearchSubset(absl::Span<const float> query, size_t k,
-                                                     absl::Span<const int64_t> candidates) const;
+  // Implementations may override it to score stored vectors in place.
+  virtual absl::StatusOr<std::vector<Neighbor>> SearchSubset(
+      absl::Span<const float> query, size_t k, absl::Span<const int64_t> candidates) const;
 
   // Copies the stored (normalized, for cosine) vector of `id` into `out`
   // (dimension floats). NOT_FOUND if absent.

@@ -112,6 +112,34 @@ class HnswlibIndex final : public VectorIndex {
     return out;
   }
 
+  // Scores the stored vectors where they lie, with hnswlib's SIMD distance
+  // (the generic version copies each vector out and uses a scalar loop).
+  absl::StatusOr<std::vector<Neighbor>> SearchSubset(
+      absl::Span<const float> query, size_t k,
+      absl::Span<const int64_t> candidates) const override {
+    std::vector<float> q;
+    KOS_RETURN_IF_ERROR(PrepareQuery(query, &q));
+    const auto& h = *index_;
+    std::vector<Neighbor> all;
+    all.reserve(candidates.size());
+    for (int64_t id : candidates) {
+      auto it = id_to_slot_.find(id);
+      if (it == id_to_slot_.end()) continue;
+      auto lt = h.label_lookup_.find(it->second);
+      if (lt == h.label_lookup_.end()) continue;
+      const float d =
+          h.fstdistfunc_(q.data(), h.getDataByInternalId(lt->second), h.dist_func_param_);
+      all.push_back({id, ToScore(d)});
+    }
+    const size_t n = std::min(k, all.size());
+    std::partial_sort(all.begin(), all.begin() + n, all.end(),
+                      [](const Neighbor& a, const Neighbor& b) {
+                        return a.score > b.score || (a.score == b.score && a.id < b.id);
+                      });
+    all.resize(n);
+    return all;
+  }
+
   absl::Status GetVector(int64_t id, float* out) const override {
     auto it = id_to_slot_.find(id);
     if (it == id_to_slot_.end()) return absl::NotFoundError(absl::StrCat("no vector ", id));

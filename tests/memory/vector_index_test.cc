@@ -231,6 +231,47 @@ TEST_P(VectorIndexTest, SaveLoadRoundTripAndCorruption) {
   EXPECT_EQ(other->Load(path).code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_P(VectorIndexTest, SearchSubsetMatchesScoresComputedByHand) {
+  const int d = 16;
+  auto idx = Make(d);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  std::vector<int64_t> ids;
+  std::vector<float> vecs;
+  for (int i = 0; i < 300; ++i) {
+    ids.push_back(1000 + 7 * i);
+    for (int j = 0; j < d; ++j) vecs.push_back(g(rng));
+  }
+  KOS_ASSERT_OK(idx->Add(ids, vecs));
+  std::vector<float> q(d);
+  for (auto& x : q) x = g(rng);
+  // Every third id, plus ids the index does not have.
+  std::vector<int64_t> cand = {5, 999999};
+  for (size_t i = 0; i < ids.size(); i += 3) cand.push_back(ids[i]);
+  auto r = idx->SearchSubset(q, 10, cand);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // By hand: the stored vector (normalized for cosine) against the query.
+  std::vector<float> qn = q;
+  if (GetParam().metric == Metric::kCosine) {
+    double n = 0;
+    for (float x : qn) n += x * x;
+    for (auto& x : qn) x /= std::sqrt(n);
+  }
+  std::vector<Neighbor> want;
+  std::vector<float> v(d);
+  for (size_t i = 2; i < cand.size(); ++i) {
+    KOS_ASSERT_OK(idx->GetVector(cand[i], v.data()));
+    want.push_back({cand[i], idx->Score(qn.data(), v.data())});
+  }
+  std::sort(want.begin(), want.end(),
+            [](const Neighbor& a, const Neighbor& b) { return a.score > b.score; });
+  ASSERT_EQ(r->size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ((*r)[i].id, want[i].id) << i;
+    EXPECT_NEAR((*r)[i].score, want[i].score, 1e-3 * (1 + std::fabs(want[i].score))) << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, VectorIndexTest,
                          ::testing::Values(Param{IndexKind::kHnswlib, Metric::kCosine},
                                            Param{IndexKind::kHnswlib, Metric::kL2},
