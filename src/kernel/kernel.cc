@@ -320,6 +320,11 @@ absl::Status Kernel::OpenOrchestrator() {
       if (!bo.ok()) continue;
       KOS_ASSIGN_OR_RETURN(AgentHandler h, MakeChatBridgeHandler(*bo));
       KOS_RETURN_IF_ERROR(orchestrator_->RegisterHandler(p.name, std::move(h)));
+    } else if (p.handler == "memory") {
+      MemoryHandlerOptions mho;
+      mho.create_namespaces = true;
+      KOS_ASSIGN_OR_RETURN(AgentHandler h, MakeMemoryHandler(memory_.get(), mho));
+      KOS_RETURN_IF_ERROR(orchestrator_->RegisterHandler(p.name, std::move(h)));
     } else if (o.development_handlers && p.handler == "native") {
       KOS_RETURN_IF_ERROR(orchestrator_->RegisterHandler(p.name, EchoHandler()));
     }

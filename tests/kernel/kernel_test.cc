@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "kos/status.h"
 #include "testing/test_util.h"
 
 namespace kos {
@@ -105,6 +106,33 @@ TEST_F(KernelTest, KernelSignedTaskRunsAndReplayIsRefused) {
   EXPECT_TRUE(found) << "no task.rejected event in the security stream";
   auto chain = (*k)->audit()->VerifyChain();
   EXPECT_TRUE(chain.ok()) << chain.status();
+}
+
+TEST_F(KernelTest, MemoryAgentStoresAndSearches) {
+  auto k = Kernel::Open(Options());
+  ASSERT_TRUE(k.ok()) << k.status();
+  auto run = [&](Json input) -> absl::StatusOr<TaskInfo> {
+    TaskRequest req;
+    req.audience = "kMemory";
+    req.payload = {{"input", std::move(input)}};
+    KOS_ASSIGN_OR_RETURN(SignedEnvelope env, (*k)->task_signer()->Sign(req));
+    KOS_ASSIGN_OR_RETURN(std::string id, (*k)->orchestrator()->Submit(env.text));
+    return (*k)->orchestrator()->Wait(id, absl::Seconds(20));
+  };
+  auto added =
+      run({{"op", "add"}, {"namespace", "shared/notes"}, {"text", "the launch is on friday"}});
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_EQ(added->state, TaskState::kSucceeded) << added->error;
+  auto found =
+      run({{"op", "search"}, {"namespace", "shared/notes"}, {"text", "when is the launch"}});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->state, TaskState::kSucceeded) << found->error;
+  ASSERT_FALSE(found->output["hits"].empty());
+  EXPECT_EQ(found->output["hits"][0]["text"], "the launch is on friday");
+  // A namespace name that tries to climb out of its tree is refused, not retried.
+  auto denied = run({{"op", "search"}, {"namespace", "../secret"}, {"text", "x"}});
+  ASSERT_TRUE(denied.ok()) << denied.status();
+  EXPECT_EQ(denied->state, TaskState::kFailed);
 }
 
 TEST_F(KernelTest, ProductionRequiresAMasterKey) {
