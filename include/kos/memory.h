@@ -197,6 +197,10 @@ struct MemoryOptions {
   // the matches exactly instead of walking the graph (faster and exact for
   // very selective filters). Default 2000.
   size_t exact_filter_threshold = 2000;
+  // Also scan exactly when that is estimated cheaper than the graph walk:
+  // matches^2 <= 2 * M * ef * records (the walk expands ~ef/selectivity
+  // nodes of ~2M neighbours each). Default true.
+  bool exact_filter_cost_model = true;
   // Permission checks for calls made through Memory::As(principal): reading
   // namespace N needs `read` on resource `memory:ns/N`, changing it needs
   // `write` (see docs/memory.md). Not owned; must outlive Memory. Null

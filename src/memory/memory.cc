@@ -1042,7 +1042,16 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   std::vector<Neighbor> found;
   bool exact = false;
   if (allowed.has_value()) {
-    exact = allowed->Count() <= options_.exact_filter_threshold;
+    const double m = static_cast<double>(allowed->Count());
+    const double ef = static_cast<double>(
+        std::max<size_t>(candidates, req.ef_search > 0 ? req.ef_search : ns->config.ef_search));
+    // An exact scan scores m vectors; a filtered walk scores about 2M per
+    // expanded node and expands about ef / selectivity nodes even when the
+    // matches are spread evenly (clustered matches, e.g. one class of a
+    // labelled data set, cost far more).
+    exact = m <= options_.exact_filter_threshold ||
+            (options_.exact_filter_cost_model &&
+             m * m <= 2.0 * ns->config.m * ef * static_cast<double>(ns->by_id.size()));
   } else if (filter.has_value()) {
     // Estimate the selectivity on an evenly spaced sample.
     const size_t n = entries.size();

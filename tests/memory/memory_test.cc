@@ -47,6 +47,7 @@ class MemoryTest : public ::testing::Test {
     o.clock = &clock_;
     o.embedder = embedder_.get();
     o.exact_filter_threshold = exact_threshold_;
+    o.exact_filter_cost_model = exact_threshold_ == 2000;
     auto m = Memory::Open(o);
     ASSERT_TRUE(m.ok()) << m.status();
     mem_ = std::move(*m);
