@@ -297,7 +297,7 @@ KOS_EXPORT absl::StatusOr<SecretBytes> Open(const SecretBytes& key, uint32_t key
 // Password hashing (Argon2id)
 // ---------------------------------------------------------------------------
 
-struct PasswordHasherOptions {
+struct KOS_EXPORT PasswordHasherOptions {
   // Argon2id passes (t). Default 2, with mem_limit 19 MiB: the OWASP
   // Password Storage Cheat Sheet's minimum recommendation for Argon2id
   // (m=19456 KiB, t=2, p=1); libsodium's own MODERATE (t=3, 256 MiB) is

@@ -84,7 +84,7 @@ struct RetryPolicy {
       absl::StatusCode::kNotFound,        absl::StatusCode::kCancelled};
 };
 
-struct TaskInfo {
+struct KOS_EXPORT TaskInfo {
   std::string id;
   std::string plan_id;  // "" for a lone task
   std::string agent;

@@ -37,7 +37,7 @@ struct Record {
 };
 
 // One write inside a batch.
-struct WriteOp {
+struct KOS_EXPORT WriteOp {
   enum class Kind { kPut, kDelete };
   Kind kind = Kind::kPut;
   std::string collection;
