@@ -37,9 +37,7 @@ std::string Api::OwnerOf(absl::string_view kind, absl::string_view id) const {
 
 absl::Status Api::RecordOwner(absl::string_view kind, absl::string_view id,
                               absl::string_view subject) const {
-  return kernel->store()
-      ->Commit({WriteOp::Put(kOwners, absl::StrCat(kind, "/", id), std::string(subject))})
-      .status();
+  return kernel->store()->Put(kOwners, absl::StrCat(kind, "/", id), subject).status();
 }
 
 absl::StatusOr<std::string> BodyString(const Call& call, const char* key, bool required) {

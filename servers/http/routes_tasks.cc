@@ -30,7 +30,9 @@ Json TaskJson(const TaskInfo& t) {
             {"updated", TimeString(t.updated)},
             {"started", TimeString(t.started)},
             {"finished", TimeString(t.finished)},
-            {"traceparent", t.traceparent()}};
+            {"traceparent", t.trace_id.empty()
+                                ? ""
+                                : absl::StrCat("00-", t.trace_id, "-", t.span_id, "-01")}};
   if (!t.error.empty()) {
     j["error"] = t.error;
     j["error_code"] = t.error_code;
