@@ -2,13 +2,17 @@
 //
 //   kos-grpc-server [--host 127.0.0.1] [--port 50051] [--data ./data] [--config ./config]
 //                   [--logs ./logs] [--admin-password-file FILE]
-//                   [--tls-cert FILE --tls-key FILE]
+//                   [--tls-cert FILE --tls-key FILE] [--development-handlers]
 //
+// --development-handlers registers the kernel's echo handler for native
+// agents without one (KernelOptions::development_handlers), so tasks run
+// end to end before an application registers real handlers.
 // Prints "kos-grpc-server: listening on HOST:PORT" once bound (with the real
 // port for --port 0). SIGTERM/SIGINT: calls in flight get a grace period,
 // then the kernel shuts down. Exit codes: 0 clean shutdown, 1 start-up error
 // (bad config, cannot bind), 2 bad arguments.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +27,18 @@ void Usage() {
   std::fprintf(stderr,
                "usage: kos-grpc-server [--host H] [--port P] [--data DIR] [--config DIR]\n"
                "                       [--logs DIR] [--admin-password-file FILE]\n"
-               "                       [--tls-cert FILE --tls-key FILE]\n");
+               "                       [--tls-cert FILE --tls-key FILE] [--development-handlers]\n");
+}
+
+// gRPC may start threads before main() (static initialisation), so a
+// blocked-mask + sigwait scheme could let one of them take SIGTERM with the
+// default action; a handler writing to a pipe works whichever thread runs it.
+int signal_pipe[2] = {-1, -1};
+
+void OnSignal(int) {
+  char c = 1;
+  ssize_t n = write(signal_pipe[1], &c, 1);
+  (void)n;
 }
 
 int Fail(const absl::Status& st) {
@@ -71,6 +86,8 @@ int main(int argc, char** argv) {
       o.tls_cert_file = next("--tls-cert");
     } else if (a == "--tls-key") {
       o.tls_key_file = next("--tls-key");
+    } else if (a == "--development-handlers") {
+      o.kernel_options.development_handlers = true;
     } else if (a == "--help" || a == "-h") {
       Usage();
       return 0;
@@ -85,13 +102,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Signals are taken by one thread with sigwait, so shutdown runs outside a
-  // signal handler; blocked before any gRPC thread exists so all inherit it.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (pipe(signal_pipe) != 0) {
+    std::perror("kos-grpc-server: pipe");
+    return 1;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   auto server = kos::server::GrpcServer::Create(o);
@@ -107,15 +126,16 @@ int main(int argc, char** argv) {
   absl::Status st = (*server)->Start();
   if (!st.ok()) return Fail(st);
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
+    char c;
+    ssize_t n = read(signal_pipe[0], &c, 1);
+    (void)n;
     (*server)->Stop();
   });
   std::fprintf(stdout, "kos-grpc-server: listening on %s:%d%s\n", o.host.c_str(),
                (*server)->port(), o.tls_cert_file.empty() ? "" : " (TLS)");
   std::fflush(stdout);
   st = (*server)->Run();
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  OnSignal(0);  // wakes the waiter if no signal came
   waiter.join();
   if (!st.ok()) return Fail(st);
   // Destroying the server shuts the kernel down (it owns it).

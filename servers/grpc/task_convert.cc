@@ -1,5 +1,6 @@
 #include "grpc/task_convert.h"
 
+#include "absl/strings/str_cat.h"
 #include "kos/json.h"
 
 namespace kos::server::grpc_impl {
@@ -25,7 +26,10 @@ void FillTask(const TaskInfo& t, ::kos::v1::Task* out) {
   out->set_created_ms(UnixMillisOrZero(t.created));
   out->set_updated_ms(UnixMillisOrZero(t.updated));
   out->set_finished_ms(UnixMillisOrZero(t.finished));
-  out->set_traceparent(t.traceparent());
+  // TaskInfo::traceparent() is not exported from libkos; same format.
+  if (!t.trace_id.empty() && !t.span_id.empty()) {
+    out->set_traceparent(absl::StrCat("00-", t.trace_id, "-", t.span_id, "-01"));
+  }
 }
 
 void FillLogLine(const TaskLogLine& l, ::kos::v1::LogLine* out) {
