@@ -10,6 +10,9 @@
 // tasks --shutdown-grace, flush the logs, exit 0.
 // Exit codes: 0 clean shutdown, 1 start-up error (bad config, cannot bind), 2 bad arguments.
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +26,17 @@
 #include "http/server.h"
 
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int) {
+  int saved = errno;
+  char c = 's';
+  // Async-signal-safe; a full pipe means a stop is already pending.
+  if (write(g_signal_pipe[1], &c, 1) < 0) {
+  }
+  errno = saved;
+}
 
 void Usage() {
   std::fprintf(
@@ -133,13 +147,18 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Signals are taken by one thread with sigwait, so shutdown runs outside a
-  // signal handler. Blocked before any thread starts, so all inherit it.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A signal may land on any thread (libraries start their own, some before
+  // main), so the handler only writes to a pipe; a normal thread reads it
+  // and shuts down outside signal context.
+  if (pipe(g_signal_pipe) != 0) {
+    std::perror("kos-server: pipe");
+    return 1;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   auto server = kos::server::HttpServer::Create(o);
@@ -163,8 +182,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
     (*server)->Stop();
   });
   const char* scheme = (*server)->tls() ? "https" : "http";
@@ -184,7 +204,8 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   absl::Status st = (*server)->Run();
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  char wake = 'x';
+  if (write(g_signal_pipe[1], &wake, 1) < 0) std::perror("kos-server: write");
   waiter.join();
   if (!st.ok()) {
     std::fprintf(stderr, "kos-server: %s\n", std::string(st.message()).c_str());
