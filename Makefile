@@ -47,8 +47,9 @@ test: build services
 
 serve: build
 	@mkdir -p data logs
-	@echo "kos-server: data in ./data, logs in ./logs, config from ./config (defaults if absent)"
-	$(BUILD)/servers/http/kos-server --host $(HOST) --port $(PORT) --data data --config config --logs logs
+	@[ -d config ] || { cp -r deploy/config config && echo "kos-server: created ./config from deploy/config"; }
+	$(BUILD)/servers/http/kos-server --host $(HOST) --port $(PORT) --data data --config config --logs logs \
+	  --admin-password-file data/admin.password
 
 bench: deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DKOS_BUILD_BENCHMARKS=ON -DKOS_BUILD_TESTS=OFF $(CMAKE_COMMON)
