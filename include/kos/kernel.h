@@ -6,6 +6,7 @@
 //   config/security/auth-policies.json RBAC roles and grants (kos/rbac.h)
 //   data/kos.db                        the Store (SQLite) unless store_uri is set
 //   data/blobs/                        artifact contents
+//   data/memory-index/                 saved vector indexes (reloaded on open)
 //   data/master.key                    development-only vault master key
 //   logs/{system,agents,security}/     JSONL streams (kos/telemetry.h)
 //

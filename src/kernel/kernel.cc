@@ -231,6 +231,11 @@ absl::Status Kernel::OpenServices() {
   mo.store = store_.get();
   mo.clock = o.clock;
   mo.embedder = embedder_.get();
+  // Memory::As(principal) checks memory:ns/<namespace> against the same policy.
+  mo.access = access_.get();
+  // Saved indexes make a restart reload instead of rebuilding every graph.
+  mo.index_dir = absl::StrCat(o.data_dir, "/memory-index");
+  KOS_RETURN_IF_ERROR(MakePrivateDir(mo.index_dir));
   KOS_ASSIGN_OR_RETURN(memory_, Memory::Open(mo));
 
   PromptRegistryOptions po;

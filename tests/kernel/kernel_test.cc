@@ -133,6 +133,20 @@ TEST_F(KernelTest, MemoryAgentStoresAndSearches) {
   auto denied = run({{"op", "search"}, {"namespace", "../secret"}, {"text", "x"}});
   ASSERT_TRUE(denied.ok()) << denied.status();
   EXPECT_EQ(denied->state, TaskState::kFailed);
+
+  // Closing saves the index; a reopened kernel loads it and still finds the record.
+  k->reset();
+  EXPECT_FALSE(fs::is_empty(dir_.File("data/memory-index")));
+  auto k2 = Kernel::Open(Options());
+  ASSERT_TRUE(k2.ok()) << k2.status();
+  SearchRequest sr;
+  sr.ns = "shared/notes";
+  sr.text = "when is the launch";
+  sr.k = 1;
+  auto hits = (*k2)->memory()->Search(sr);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].record.text, "the launch is on friday");
 }
 
 TEST_F(KernelTest, ProductionRequiresAMasterKey) {
