@@ -88,6 +88,14 @@ struct KernelOptions {
   // server run tasks end to end before an application registers real
   // handlers. Default false.
   bool development_handlers = false;
+  // Runs the orchestrator (workers, and recovery of tasks left running).
+  // Recovery assumes no other process is running those tasks, so Open takes
+  // an exclusive lock on <data_dir>/orchestrator.lock and fails with
+  // FAILED_PRECONDITION while another process holds it. Tools that only read
+  // or write records (the CLI's user, vault, memory commands) set this to
+  // false and may run next to a server; orchestrator() is then null.
+  // Default true.
+  bool run_orchestrator = true;
   // Rate-limit classes (global, api, auth by default: the seed's gateway).
   std::vector<RateLimitClass> rate_limits = DefaultRateLimitClasses();
 };
@@ -129,6 +137,7 @@ class KOS_EXPORT Kernel {
   IntrusionDetector* intrusion() const { return intrusion_.get(); }
   KeyRegistry* task_keys() const { return task_keys_.get(); }
   TaskSigner* task_signer() const { return task_signer_.get(); }
+  // Null when KernelOptions::run_orchestrator is false.
   Orchestrator* orchestrator() const { return orchestrator_.get(); }
   Embedder* embedder() const { return embedder_.get(); }
   Memory* memory() const { return memory_.get(); }
@@ -159,6 +168,7 @@ class KOS_EXPORT Kernel {
   SystemConfig config_;
   std::vector<AgentProfile> agents_;
   bool shut_down_ = false;
+  int orchestrator_lock_fd_ = -1;  // flock'ed while this kernel runs the orchestrator
 
   // Declaration order is destruction order in reverse: users of a component
   // are declared after it.

@@ -41,9 +41,8 @@ int FailWith(int code, absl::string_view message) {
 }
 
 int Fail(const absl::Status& status, absl::string_view context) {
-  std::string msg = context.empty()
-                        ? std::string(status.message())
-                        : absl::StrCat(context, ": ", status.message());
+  std::string msg = context.empty() ? std::string(status.message())
+                                    : absl::StrCat(context, ": ", status.message());
   if (msg.empty()) msg = absl::StatusCodeToString(status.code());
   return FailWith(ExitCodeFor(status), msg);
 }
@@ -55,6 +54,7 @@ KernelOptions MakeKernelOptions(const Globals& g) {
   o.logs_dir = g.logs_dir;
   o.store_uri = g.store_uri;
   o.development_handlers = g.dev_handlers;
+  o.run_orchestrator = g.orchestrator;
   if (g.fast_hash) o.password_hashing = PasswordHasherOptions::Minimum();
   return o;
 }
@@ -116,8 +116,8 @@ absl::Status WriteFileMode(const std::string& path, absl::string_view data, int 
 absl::StatusOr<Json> ParseJsonArg(absl::string_view text, absl::string_view what) {
   auto j = ParseJson(text);
   if (!j.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON: ",
-                                                   j.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not valid JSON: ", j.status().message()));
   }
   return *j;
 }

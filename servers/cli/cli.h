@@ -12,17 +12,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "kos/json.h"
-#include "kos/status.h"
 #include "kos/kernel.h"
+#include "kos/status.h"
 
 namespace kos::cli {
 
 // Process exit codes (docs/cli.md).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;      // the operation failed; message on stderr
-inline constexpr int kExitUsage = 2;       // bad arguments or bad input (JSON, paths, ...)
-inline constexpr int kExitNotFound = 3;    // a named user, secret, task, ... does not exist
-inline constexpr int kExitDenied = 4;      // permission or authentication denied
+inline constexpr int kExitFailed = 1;    // the operation failed; message on stderr
+inline constexpr int kExitUsage = 2;     // bad arguments or bad input (JSON, paths, ...)
+inline constexpr int kExitNotFound = 3;  // a named user, secret, task, ... does not exist
+inline constexpr int kExitDenied = 4;    // permission or authentication denied
 
 // Options that come before (or after) any subcommand.
 struct Globals {
@@ -34,6 +34,10 @@ struct Globals {
   bool fast_hash = false;
   // Registers echo handlers for native agents without one (KernelOptions).
   bool dev_handlers = false;
+  // Set by the commands that run tasks (task submit/status): only they take
+  // the data directory's orchestrator lock, so the others work next to a
+  // running server.
+  bool orchestrator = false;
   // Set by the subcommand that ran.
   int exit_code = kExitOk;
   CLI::App* app = nullptr;

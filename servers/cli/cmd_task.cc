@@ -54,9 +54,14 @@ absl::StatusOr<std::string> EnvelopeText(const std::string& arg) {
 }
 
 Json TaskJson(const TaskInfo& t) {
-  Json j{{"id", t.id},           {"agent", t.agent},     {"issuer", t.issuer},
-         {"state", TaskStateName(t.state)}, {"attempt", t.attempt}, {"input", t.input},
-         {"created", TimeText(t.created)}, {"updated", TimeText(t.updated)},
+  Json j{{"id", t.id},
+         {"agent", t.agent},
+         {"issuer", t.issuer},
+         {"state", TaskStateName(t.state)},
+         {"attempt", t.attempt},
+         {"input", t.input},
+         {"created", TimeText(t.created)},
+         {"updated", TimeText(t.updated)},
          {"trace_id", t.trace_id}};
   if (!t.plan_id.empty()) j["plan_id"] = t.plan_id;
   if (!t.parent_id.empty()) j["parent_id"] = t.parent_id;
@@ -86,8 +91,8 @@ int RunKeygen(Globals& g, const TaskArgs& a) {
     std::filesystem::remove(a.out);
     return Fail(s, "task keygen: registering the public key");
   }
-  std::printf("wrote %s (mode 0600); registered kid %s for issuer %s\n", a.out.c_str(),
-              kid.c_str(), a.issuer.c_str());
+  std::printf("wrote %s (mode 0600); registered kid %s for issuer %s\n", a.out.c_str(), kid.c_str(),
+              a.issuer.c_str());
   return kExitOk;
 }
 
@@ -121,7 +126,8 @@ int RunSign(Globals& g, const TaskArgs& a) {
     std::string kid = KidFor(*pair);
     auto trusted = (*k)->task_keys()->Get(kid);
     if (!trusted.ok()) {
-      return Fail(trusted.status(), absl::StrCat("key ", kid, " is not registered (kos task keygen)"));
+      return Fail(trusted.status(),
+                  absl::StrCat("key ", kid, " is not registered (kos task keygen)"));
     }
     TaskSignerOptions so;
     so.issuer = trusted->issuer;
@@ -172,6 +178,7 @@ int RunVerify(Globals& g, const TaskArgs& a) {
 int RunSubmit(Globals& g, const TaskArgs& a) {
   auto text = EnvelopeText(a.envelope);
   if (!text.ok()) return Fail(text.status());
+  g.orchestrator = true;
   auto k = OpenKernel(g);
   if (!k.ok()) return Fail(k.status());
   auto id = (*k)->orchestrator()->Submit(absl::StripTrailingAsciiWhitespace(*text));
@@ -194,6 +201,7 @@ int RunSubmit(Globals& g, const TaskArgs& a) {
 }
 
 int RunStatus(Globals& g, const TaskArgs& a) {
+  g.orchestrator = true;
   auto k = OpenKernel(g);
   if (!k.ok()) return Fail(k.status());
   auto t = (*k)->orchestrator()->Get(a.id);
@@ -210,16 +218,17 @@ void AddTaskCommands(CLI::App& app, Globals& g) {
   {
     auto a = std::make_shared<TaskArgs>();
     CLI::App* c = task->add_subcommand(
-        "keygen", "Create an Ed25519 task-signing key (seed file, mode 0600) and trust its "
-                  "public key for ISSUER");
+        "keygen",
+        "Create an Ed25519 task-signing key (seed file, mode 0600) and trust its "
+        "public key for ISSUER");
     c->add_option("--out", a->out, "Key file to create")->required();
     c->add_option("--issuer", a->issuer, "Issuer the key signs for, e.g. user:admin")->required();
     c->callback([&g, a] { g.exit_code = RunKeygen(g, *a); });
   }
   {
     auto a = std::make_shared<TaskArgs>();
-    CLI::App* c = task->add_subcommand(
-        "sign", "Print a signed task envelope (JCS JSON) for an agent");
+    CLI::App* c =
+        task->add_subcommand("sign", "Print a signed task envelope (JCS JSON) for an agent");
     c->add_option("--agent", a->agent, "Agent that must run the task (audience), e.g. kCore")
         ->required();
     c->add_option("--input", a->input, "JSON input for the handler (payload {\"input\": ...})");
@@ -234,8 +243,9 @@ void AddTaskCommands(CLI::App& app, Globals& g) {
   {
     auto a = std::make_shared<TaskArgs>();
     CLI::App* c = task->add_subcommand(
-        "verify", "Check an envelope's signature, key, issuer and lifetime without consuming "
-                  "its nonce (exit 1 if invalid)");
+        "verify",
+        "Check an envelope's signature, key, issuer and lifetime without consuming "
+        "its nonce (exit 1 if invalid)");
     c->add_option("ENVELOPE", a->envelope, "Envelope JSON, a file holding it, or - for stdin")
         ->required();
     c->callback([&g, a] { g.exit_code = RunVerify(g, *a); });
@@ -243,8 +253,9 @@ void AddTaskCommands(CLI::App& app, Globals& g) {
   {
     auto a = std::make_shared<TaskArgs>();
     CLI::App* c = task->add_subcommand(
-        "submit", "Submit an envelope to this process's orchestrator and wait for the result "
-                  "(tasks run only while the CLI runs)");
+        "submit",
+        "Submit an envelope to this process's orchestrator and wait for the result "
+        "(tasks run only while the CLI runs)");
     c->add_option("ENVELOPE", a->envelope, "Envelope JSON, a file holding it, or - for stdin")
         ->required();
     c->add_flag("--no-wait", a->no_wait,

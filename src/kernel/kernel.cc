@@ -1,6 +1,7 @@
 #include "kos/kernel.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,7 +62,11 @@ absl::StatusOr<std::unique_ptr<Kernel>> Kernel::Open(const KernelOptions& option
   return k;
 }
 
-Kernel::~Kernel() { Shutdown().IgnoreError(); }
+Kernel::~Kernel() {
+  Shutdown().IgnoreError();
+  orchestrator_.reset();
+  if (orchestrator_lock_fd_ >= 0) ::close(orchestrator_lock_fd_);  // releases the flock
+}
 
 absl::Status Kernel::Build() {
   const KernelOptions& o = options_;
@@ -290,6 +295,18 @@ absl::Status Kernel::OpenOrchestrator() {
   tso.key_pair = &pair;
   tso.clock = o.clock;
   KOS_ASSIGN_OR_RETURN(task_signer_, TaskSigner::Open(tso));
+
+  if (!o.run_orchestrator) return absl::OkStatus();
+  std::string lock_path = absl::StrCat(o.data_dir, "/orchestrator.lock");
+  orchestrator_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (orchestrator_lock_fd_ < 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot open ", lock_path));
+  }
+  if (::flock(orchestrator_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("another process runs the orchestrator on ", o.data_dir, " (", lock_path,
+                     " is locked); stop it, or use its API, or open without the orchestrator"));
+  }
 
   OrchestratorOptions oo;
   oo.store = store_.get();

@@ -149,6 +149,26 @@ TEST_F(KernelTest, MemoryAgentStoresAndSearches) {
   EXPECT_EQ((*hits)[0].record.text, "the launch is on friday");
 }
 
+TEST_F(KernelTest, OneOrchestratorPerDataDirectory) {
+  auto first = Kernel::Open(Options());
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Kernel::Open(Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  // A tool that does not run tasks opens next to it and sees the same data.
+  KernelOptions tool = Options();
+  tool.run_orchestrator = false;
+  auto third = Kernel::Open(tool);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ((*third)->orchestrator(), nullptr);
+  ASSERT_TRUE((*first)->vault()->Put("test", "kv/app/shared", "v1").ok());
+  auto got = (*third)->vault()->Get("test", "kv/app/shared");
+  ASSERT_TRUE(got.ok()) << got.status();
+  // Closing the first releases the lock.
+  first->reset();
+  EXPECT_TRUE(Kernel::Open(Options()).ok());
+}
+
 TEST_F(KernelTest, ProductionRequiresAMasterKey) {
   EnvMap env{{"KOS_ENVIRONMENT", "production"}};
   auto k = Kernel::Open(Options(env));
