@@ -1,7 +1,9 @@
 // kos serve: the HTTP server and, when built, the gRPC server over one
 // shared Kernel (the HTTP server owns it; the gRPC server borrows it).
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <thread>
@@ -30,14 +32,28 @@ struct ServeArgs {
 };
 
 #if KOS_CLI_HAVE_HTTP
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int) {
+  int saved = errno;
+  char c = 's';
+  // Async-signal-safe; a full pipe means a stop is already pending.
+  if (write(g_signal_pipe[1], &c, 1) < 0) {
+  }
+  errno = saved;
+}
+
 int RunServe(Globals& g, const ServeArgs& a) {
-  // Signals are taken by one thread with sigwait, so shutdown runs outside a
-  // signal handler. Blocked before any server thread exists, so all inherit it.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A signal may land on any thread (OpenBLAS and gRPC start theirs before
+  // main), so blocking it here does not cover them: the handler only writes
+  // to a pipe, and a normal thread reads it and stops the servers.
+  if (pipe(g_signal_pipe) != 0) return FailWith(kExitFailed, "serve: cannot create a pipe");
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
 
   server::ServerOptions ho;
   ho.host = a.host;
@@ -84,8 +100,9 @@ int RunServe(Globals& g, const ServeArgs& a) {
   std::fflush(stdout);
 
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
 #if KOS_CLI_HAVE_GRPC
     // gRPC borrows the HTTP server's kernel: it stops first.
     if (grpc) grpc->Stop();
@@ -97,10 +114,11 @@ int RunServe(Globals& g, const ServeArgs& a) {
 #if KOS_CLI_HAVE_GRPC
     if (grpc) grpc->Stop();
 #endif
-    pthread_kill(waiter.native_handle(), SIGTERM);
+    OnStopSignal(0);
     waiter.join();
     return Fail(st, "serve");
   }
+  OnStopSignal(0);  // wakes the waiter if Run() ended without a signal
   waiter.join();
   std::printf("kos: stopped\n");
   return kExitOk;
@@ -115,9 +133,10 @@ int RunServe(Globals&, const ServeArgs&) {
 
 void AddServeCommand(CLI::App& app, Globals& g) {
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* c = app.add_subcommand(
-      "serve", "Run the HTTP server (and the gRPC server when built) over one kernel; "
-               "SIGINT/SIGTERM stop it");
+  CLI::App* c =
+      app.add_subcommand("serve",
+                         "Run the HTTP server (and the gRPC server when built) over one kernel; "
+                         "SIGINT/SIGTERM stop it");
   c->add_option("--host", a->host, "Address to bind");
   c->add_option("--port", a->port, "HTTP port (0: pick a free one)")->check(CLI::Range(0, 65535));
   c->add_option("--grpc-port", a->grpc_port, "gRPC port (0: pick a free one)")

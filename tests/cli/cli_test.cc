@@ -52,8 +52,7 @@ class CliTest : public ::testing::Test {
 
   // Runs kos with the fixture's directories and `input` on stdin; stdout and
   // stderr go to files (no pipe can fill up and block the child).
-  Result Run(std::vector<std::string> args, const std::string& input = "",
-             bool globals = true) {
+  Result Run(std::vector<std::string> args, const std::string& input = "", bool globals = true) {
     static int n = 0;
     std::string base = dir_.File(absl::StrCat("run", ++n));
     WriteFile(base + ".in", input);
@@ -117,7 +116,7 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   }
   EXPECT_EQ(Run({"vault", "put", "--help"}).code, 0);
   EXPECT_EQ(Run({"bogus"}).code, 2);
-  EXPECT_EQ(Run({"user"}).code, 2);  // a group needs a subcommand
+  EXPECT_EQ(Run({"user"}).code, 2);     // a group needs a subcommand
   r = Run({"memory", "search", "ns"});  // QUERY missing
   EXPECT_EQ(r.code, 2) << r;
   EXPECT_TRUE(absl::StartsWith(r.err, "kos: ")) << r.err;
@@ -279,13 +278,14 @@ TEST_F(CliTest, TasksSignVerifySubmitStatus) {
 
 TEST_F(CliTest, MemoryAddSearchImport) {
   Init();
-  Result r = Run({"memory", "add", "notes", "the quick brown fox jumps over the lazy dog",
-                  "--meta", "{\"lang\":\"en\"}"});
+  Result r = Run({"memory", "add", "notes", "the quick brown fox jumps over the lazy dog", "--meta",
+                  "{\"lang\":\"en\"}"});
   ASSERT_EQ(r.code, 0) << r;
   std::string id(absl::StripTrailingAsciiWhitespace(r.out));
-  ASSERT_EQ(Run({"memory", "add", "notes", "a recipe for sourdough bread", "--meta",
-                 "{\"lang\":\"fr\"}"}).code,
-            0);
+  ASSERT_EQ(
+      Run({"memory", "add", "notes", "a recipe for sourdough bread", "--meta", "{\"lang\":\"fr\"}"})
+          .code,
+      0);
   r = Run({"memory", "search", "notes", "quick brown fox", "-k", "1", "--json"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_TRUE(absl::StrContains(r.out, id)) << r.out;
@@ -298,9 +298,9 @@ TEST_F(CliTest, MemoryAddSearchImport) {
 
   std::string lines;
   for (int i = 0; i < 1200; ++i) {
-    lines += absl::StrCat("{\"text\":\"imported record number ", i, " about topic ", i % 7,
-                          "\",\"metadata\":{\"i\":", i, "}", i == 7 ? ",\"id\":\"rec-7\"" : "",
-                          "}\n");
+    lines +=
+        absl::StrCat("{\"text\":\"imported record number ", i, " about topic ", i % 7,
+                     "\",\"metadata\":{\"i\":", i, "}", i == 7 ? ",\"id\":\"rec-7\"" : "", "}\n");
   }
   WriteFile(dir_.File("in.jsonl"), lines);
   r = Run({"memory", "import", "bulk", dir_.File("in.jsonl"), "--batch", "256"});
@@ -327,9 +327,10 @@ TEST_F(CliTest, PromptsAndAudit) {
   r = Run({"prompt", "render", "greet", "--vars", "{\"name\":\"Ada\"}"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_EQ(r.out, "Hello Ada!\n");
-  EXPECT_EQ(Run({"prompt", "render", "greet", "--label", "production", "--vars",
-                 "{\"name\":\"Bo\"}"}).out,
-            "Hello Bo!\n");
+  EXPECT_EQ(
+      Run({"prompt", "render", "greet", "--label", "production", "--vars", "{\"name\":\"Bo\"}"})
+          .out,
+      "Hello Bo!\n");
   EXPECT_EQ(Run({"prompt", "render", "greet", "--vars", "{}"}).code, 2);  // missing variable
   EXPECT_EQ(Run({"prompt", "render", "greet", "--vars", "{oops"}).code, 2);
   EXPECT_EQ(Run({"prompt", "render", "nope", "--vars", "{}"}).code, 3);
@@ -406,7 +407,7 @@ TEST_F(CliTest, BackupOnlineAndRestoreIntoNewDataDir) {
   r = Run({"restore", backup, "--data", Data()});
   EXPECT_EQ(r.code, 1) << r;
   r = Run({"restore", backup});
-  EXPECT_EQ(r.code, 2) << r;  // --data is required
+  EXPECT_EQ(r.code, 1) << r;  // without --data the global data dir is the target: not empty
   std::string corrupt = dir_.File("corrupt");
   fs::copy(backup, corrupt, fs::copy_options::recursive);
   {
@@ -453,9 +454,9 @@ TEST_F(CliTest, BackupOnlineAndRestoreIntoNewDataDir) {
 TEST_F(CliTest, ServeRunsHttpAndStopsOnSigterm) {
   Init();
   std::string out = dir_.File("serve.out");
-  std::vector<std::string> argv{KOS_CLI_BINARY, "--fast-hash", "--config", Config(), "--data",
-                                Data(), "--logs", dir_.File("logs"), "serve", "--port", "0",
-                                "--grpc-port", "0"};
+  std::vector<std::string> argv{
+      KOS_CLI_BINARY,    "--fast-hash", "--config", Config(), "--data",      Data(), "--logs",
+      dir_.File("logs"), "serve",       "--port",   "0",      "--grpc-port", "0"};
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
