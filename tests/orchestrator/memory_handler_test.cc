@@ -121,7 +121,9 @@ TEST_F(MemoryHandlerTest, PermissionIsCheckedBeforeMemoryIsTouched) {
   EXPECT_EQ(t.attempt, 1);
   EXPECT_TRUE(memory_->List("user/bob").value().records.empty());
 
-  ASSERT_TRUE(memory_->Add("shared", MemoryRecord{"", "team handbook", Json::object()}).ok());
+  MemoryRecord handbook;
+  handbook.text = "team handbook";
+  ASSERT_TRUE(memory_->Add("shared", handbook).ok());
   TaskInfo read = Run({{"op", "search"}, {"namespace", "shared"}, {"text", "handbook"}});
   EXPECT_EQ(read.state, TaskState::kSucceeded) << read.error;
   TaskInfo write = Run({{"op", "add"}, {"namespace", "shared"}, {"text", "graffiti"}});
