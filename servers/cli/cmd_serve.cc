@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli.h"
 #if KOS_CLI_HAVE_HTTP
+#include "common/stop_signal.h"
 #include "http/server.h"
 #endif
 #if KOS_CLI_HAVE_GRPC
@@ -32,28 +33,8 @@ struct ServeArgs {
 };
 
 #if KOS_CLI_HAVE_HTTP
-int g_signal_pipe[2] = {-1, -1};
-
-void OnStopSignal(int) {
-  int saved = errno;
-  char c = 's';
-  // Async-signal-safe; a full pipe means a stop is already pending.
-  if (write(g_signal_pipe[1], &c, 1) < 0) {
-  }
-  errno = saved;
-}
-
 int RunServe(Globals& g, const ServeArgs& a) {
-  // A signal may land on any thread (OpenBLAS and gRPC start theirs before
-  // main), so blocking it here does not cover them: the handler only writes
-  // to a pipe, and a normal thread reads it and stops the servers.
-  if (pipe(g_signal_pipe) != 0) return FailWith(kExitFailed, "serve: cannot create a pipe");
-  struct sigaction sa = {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  if (!server::InstallStopSignals()) return FailWith(kExitFailed, "serve: cannot create a pipe");
 
   server::ServerOptions ho;
   ho.host = a.host;
@@ -100,9 +81,7 @@ int RunServe(Globals& g, const ServeArgs& a) {
   std::fflush(stdout);
 
   std::thread waiter([&] {
-    char c = 0;
-    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
-    }
+    server::WaitForStop();
 #if KOS_CLI_HAVE_GRPC
     // gRPC borrows the HTTP server's kernel: it stops first.
     if (grpc) grpc->Stop();
@@ -114,11 +93,11 @@ int RunServe(Globals& g, const ServeArgs& a) {
 #if KOS_CLI_HAVE_GRPC
     if (grpc) grpc->Stop();
 #endif
-    OnStopSignal(0);
+    server::RequestStop();
     waiter.join();
     return Fail(st, "serve");
   }
-  OnStopSignal(0);  // wakes the waiter if Run() ended without a signal
+  server::RequestStop();  // wakes the waiter if Run() ended without a signal
   waiter.join();
   std::printf("kos: stopped\n");
   return kExitOk;

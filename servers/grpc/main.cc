@@ -19,26 +19,17 @@
 #include <string>
 #include <thread>
 
+#include "common/stop_signal.h"
 #include "grpc/server.h"
 
 namespace {
 
 void Usage() {
-  std::fprintf(stderr,
-               "usage: kos-grpc-server [--host H] [--port P] [--data DIR] [--config DIR]\n"
-               "                       [--logs DIR] [--admin-password-file FILE]\n"
-               "                       [--tls-cert FILE --tls-key FILE] [--development-handlers]\n");
-}
-
-// gRPC may start threads before main() (static initialisation), so a
-// blocked-mask + sigwait scheme could let one of them take SIGTERM with the
-// default action; a handler writing to a pipe works whichever thread runs it.
-int signal_pipe[2] = {-1, -1};
-
-void OnSignal(int) {
-  char c = 1;
-  ssize_t n = write(signal_pipe[1], &c, 1);
-  (void)n;
+  std::fprintf(
+      stderr,
+      "usage: kos-grpc-server [--host H] [--port P] [--data DIR] [--config DIR]\n"
+      "                       [--logs DIR] [--admin-password-file FILE]\n"
+      "                       [--tls-cert FILE --tls-key FILE] [--development-handlers]\n");
 }
 
 int Fail(const absl::Status& st) {
@@ -102,16 +93,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (pipe(signal_pipe) != 0) {
+  if (!kos::server::InstallStopSignals()) {
     std::perror("kos-grpc-server: pipe");
     return 1;
   }
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   auto server = kos::server::GrpcServer::Create(o);
   if (!server.ok()) return Fail(server.status());
@@ -126,16 +111,14 @@ int main(int argc, char** argv) {
   absl::Status st = (*server)->Start();
   if (!st.ok()) return Fail(st);
   std::thread waiter([&] {
-    char c;
-    ssize_t n = read(signal_pipe[0], &c, 1);
-    (void)n;
+    kos::server::WaitForStop();
     (*server)->Stop();
   });
-  std::fprintf(stdout, "kos-grpc-server: listening on %s:%d%s\n", o.host.c_str(),
-               (*server)->port(), o.tls_cert_file.empty() ? "" : " (TLS)");
+  std::fprintf(stdout, "kos-grpc-server: listening on %s:%d%s\n", o.host.c_str(), (*server)->port(),
+               o.tls_cert_file.empty() ? "" : " (TLS)");
   std::fflush(stdout);
   st = (*server)->Run();
-  OnSignal(0);  // wakes the waiter if no signal came
+  kos::server::RequestStop();  // wakes the waiter if no signal came
   waiter.join();
   if (!st.ok()) return Fail(st);
   // Destroying the server shuts the kernel down (it owns it).

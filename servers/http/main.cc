@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,20 +22,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/stop_signal.h"
 #include "http/server.h"
 
 namespace {
-
-int g_signal_pipe[2] = {-1, -1};
-
-void OnSignal(int) {
-  int saved = errno;
-  char c = 's';
-  // Async-signal-safe; a full pipe means a stop is already pending.
-  if (write(g_signal_pipe[1], &c, 1) < 0) {
-  }
-  errno = saved;
-}
 
 void Usage() {
   std::fprintf(
@@ -147,19 +136,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // A signal may land on any thread (libraries start their own, some before
-  // main), so the handler only writes to a pipe; a normal thread reads it
-  // and shuts down outside signal context.
-  if (pipe(g_signal_pipe) != 0) {
+  if (!kos::server::InstallStopSignals()) {
     std::perror("kos-server: pipe");
     return 1;
   }
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   auto server = kos::server::HttpServer::Create(o);
   if (!server.ok()) {
@@ -182,15 +162,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::thread waiter([&] {
-    char c = 0;
-    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
-    }
+    kos::server::WaitForStop();
     (*server)->Stop();
   });
   const char* scheme = (*server)->tls() ? "https" : "http";
   std::string base = std::string(scheme) + "://" + o.host + ":" + std::to_string((*server)->port());
   std::fprintf(stdout, "kos-server: listening on %s\n", base.c_str());
-  std::fprintf(stdout, "kos-server: data %s, config %s, logs %s, %zu routes, API spec %s/openapi.json\n",
+  std::fprintf(stdout,
+               "kos-server: data %s, config %s, logs %s, %zu routes, API spec %s/openapi.json\n",
                o.data_dir.c_str(), o.config_dir.c_str(), o.logs_dir.c_str(),
                (*server)->routes().size(), base.c_str());
   if (!admin_password_file.empty()) {
@@ -204,8 +183,7 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   absl::Status st = (*server)->Run();
-  char wake = 'x';
-  if (write(g_signal_pipe[1], &wake, 1) < 0) std::perror("kos-server: write");
+  kos::server::RequestStop();  // wakes the waiter if Run() ended without a signal
   waiter.join();
   if (!st.ok()) {
     std::fprintf(stderr, "kos-server: %s\n", std::string(st.message()).c_str());
