@@ -92,8 +92,8 @@ void BM_InProcessGetProfile(benchmark::State& state) {
       state.SkipWithError("rate limited");
       break;
     }
-    if (!k->access()->CheckWithRoles(subject, p->user->roles, absl::StrCat("users:", p->user->id),
-                                     "read")
+    if (!k->access()
+             ->CheckWithRoles(subject, p->user->roles, absl::StrCat("users:", p->user->id), "read")
              .ok()) {
       state.SkipWithError("denied");
       break;

@@ -4,12 +4,11 @@
 // BM_BaselineQueue: N no-op jobs through a mutex + condition-variable queue
 //   served by `kWorkers` threads (the floor any scheduler pays).
 // BM_KosDispatch/N/store/verify_threads (store 0 memory, 1 SQLite, 2
-//   discard: tasks go to a store that keeps nothing; nonces to memory): N pre-signed no-op tasks accepted
-//   as one plan (verification + durable insert: counter accept_us per task,
-//   verified on `verify_threads` threads), then dispatched, run and durably
-//   completed by kWorkers workers. tasks/s covers registering the handler
-//   until the last task's final state is stored (Shutdown flushes the
-//   writer), i.e. queued -> running -> succeeded, persisted.
+//   discard: tasks go to a store that keeps nothing; nonces to memory): N pre-signed no-op tasks
+//   accepted as one plan (verification + durable insert: counter accept_us per task, verified on
+//   `verify_threads` threads), then dispatched, run and durably completed by kWorkers workers.
+//   tasks/s covers registering the handler until the last task's final state is stored (Shutdown
+//   flushes the writer), i.e. queued -> running -> succeeded, persisted.
 // BM_VerifyEnvelope: one Ed25519 envelope check with its nonce write, the
 //   floor of Submit.
 // BM_KosSubmitToStart/store: one thread submits N tasks one at a time;
@@ -20,9 +19,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -124,8 +123,8 @@ enum StoreKind { kMemory = 0, kSqlite = 1, kDiscard = 2 };
 
 // A store, a trusted signer and an orchestrator with one agent, kExecutor.
 struct Rig {
-  std::unique_ptr<Store> store;        // keys and nonces
-  std::unique_ptr<Store> task_store;   // tasks (the same as `store` unless discarding)
+  std::unique_ptr<Store> store;       // keys and nonces
+  std::unique_ptr<Store> task_store;  // tasks (the same as `store` unless discarding)
   std::unique_ptr<KeyRegistry> keys;
   Ed25519KeyPair kp = Ed25519KeyPair::Generate();
   std::unique_ptr<TaskSigner> signer;

@@ -23,8 +23,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "kos/agent_config.h"
-#include "kos/memory.h"
 #include "kos/export.h"
+#include "kos/memory.h"
 #include "kos/orchestrator.h"
 
 namespace kos {

@@ -59,8 +59,7 @@ absl::StatusOr<std::string> Sha256File(const fs::path& p) {
   if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", p.string()));
   unsigned char out[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&st, out);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(out), sizeof(out)));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), sizeof(out)));
 }
 
 absl::Status CopyPrivate(const fs::path& from, const fs::path& to) {
@@ -152,7 +151,8 @@ int RunBackup(Globals& g, const BackupArgs& a) {
     return FailWith(kExitFailed, absl::StrCat(out.string(), " exists and is not empty"));
   }
   fs::create_directories(out, ec);
-  if (ec) return FailWith(kExitDenied, absl::StrCat("cannot create ", out.string(), ": ", ec.message()));
+  if (ec)
+    return FailWith(kExitDenied, absl::StrCat("cannot create ", out.string(), ": ", ec.message()));
   fs::permissions(out, fs::perms::owner_all, fs::perm_options::replace, ec);
 
   // The database first: files written after its snapshot (new blobs) are
@@ -162,8 +162,8 @@ int RunBackup(Globals& g, const BackupArgs& a) {
   if (auto s = SnapshotDatabase(*db, out / kDbName); !s.ok()) return Fail(s, "backup");
   std::vector<fs::path> files{kDbName};
   if (fs::exists(data)) {
-    for (auto it = fs::recursive_directory_iterator(data, ec); it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(data, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) break;
       fs::path rel = fs::relative(it->path(), data);
       if (it->is_directory() && rel.string() == "db_backups") {
@@ -172,7 +172,8 @@ int RunBackup(Globals& g, const BackupArgs& a) {
       }
       if (!it->is_regular_file() || Skipped(rel)) continue;
       // Skip the output when it was placed inside the data directory.
-      if (absl::StartsWith(fs::absolute(it->path()).string(), fs::absolute(out).string() + "/")) continue;
+      if (absl::StartsWith(fs::absolute(it->path()).string(), fs::absolute(out).string() + "/"))
+        continue;
       if (auto s = CopyPrivate(it->path(), out / rel); !s.ok()) return Fail(s, "backup");
       files.push_back(rel);
     }
@@ -196,8 +197,9 @@ int RunBackup(Globals& g, const BackupArgs& a) {
   std::printf("backup written to %s: %zu files, %llu bytes in %.2f s\n", out.string().c_str(),
               files.size(), static_cast<unsigned long long>(total),
               absl::ToDoubleSeconds(absl::Now() - start));
-  std::printf("note: the master key is NOT in the backup; keep it (data/master.key or "
-              "KOS_MASTER_KEY) safe separately: without it the secrets cannot be read\n");
+  std::printf(
+      "note: the master key is NOT in the backup; keep it (data/master.key or "
+      "KOS_MASTER_KEY) safe separately: without it the secrets cannot be read\n");
   return kExitOk;
 }
 
@@ -221,20 +223,21 @@ int RunRestore(Globals& g, const BackupArgs& a) {
   auto m = ParseJsonArg(*text, "manifest.json");
   if (!m.ok() || !m->is_object() || m->value("format", "") != kFormat ||
       !(*m)["files"].is_array()) {
-    return FailWith(kExitFailed, absl::StrCat(src.string(), "/manifest.json is not a ", kFormat,
-                                              " manifest"));
+    return FailWith(kExitFailed,
+                    absl::StrCat(src.string(), "/manifest.json is not a ", kFormat, " manifest"));
   }
   std::error_code ec;
   if (fs::exists(dst) && !fs::is_empty(dst, ec)) {
-    return FailWith(kExitFailed, absl::StrCat(dst.string(),
-                                              " is not empty: restore only into a new data dir"));
+    return FailWith(kExitFailed,
+                    absl::StrCat(dst.string(), " is not empty: restore only into a new data dir"));
   }
   // Every file is checked before anything is copied.
   std::vector<std::string> paths;
   bool have_db = false;
   for (const Json& f : (*m)["files"]) {
     std::string p = f.value("path", "");
-    if (!SafeRelative(p)) return FailWith(kExitFailed, absl::StrCat("manifest: bad path '", p, "'"));
+    if (!SafeRelative(p))
+      return FailWith(kExitFailed, absl::StrCat("manifest: bad path '", p, "'"));
     fs::path file = src / p;
     if (!fs::is_regular_file(file)) {
       return FailWith(kExitFailed, absl::StrCat("backup is missing ", p));
@@ -252,16 +255,18 @@ int RunRestore(Globals& g, const BackupArgs& a) {
   }
   if (!have_db) return FailWith(kExitFailed, "manifest lists no kos.db");
   fs::create_directories(dst, ec);
-  if (ec) return FailWith(kExitDenied, absl::StrCat("cannot create ", dst.string(), ": ", ec.message()));
+  if (ec)
+    return FailWith(kExitDenied, absl::StrCat("cannot create ", dst.string(), ": ", ec.message()));
   fs::permissions(dst, fs::perms::owner_all, fs::perm_options::replace, ec);
   for (const std::string& p : paths) {
     if (auto s = CopyPrivate(src / p, dst / p); !s.ok()) return Fail(s, "restore");
   }
   std::printf("restored %zu files into %s (checksums verified)\n", paths.size(),
               dst.string().c_str());
-  std::printf("note: the master key is not part of the backup; point security.encryptionKey "
-              "at the original key (or copy master.key into %s)\n",
-              dst.string().c_str());
+  std::printf(
+      "note: the master key is not part of the backup; point security.encryptionKey "
+      "at the original key (or copy master.key into %s)\n",
+      dst.string().c_str());
   return kExitOk;
 }
 
@@ -271,8 +276,9 @@ void AddBackupCommands(CLI::App& app, Globals& g) {
   {
     auto a = std::make_shared<BackupArgs>();
     CLI::App* c = app.add_subcommand(
-        "backup", "Online snapshot of the store (SQLite backup API) and the data files, with a "
-                  "SHA-256 manifest; the master key is not included");
+        "backup",
+        "Online snapshot of the store (SQLite backup API) and the data files, with a "
+        "SHA-256 manifest; the master key is not included");
     c->add_option("--out", a->out, "Backup directory (default: DATA/db_backups/<UTC time>)");
     c->callback([&g, a] { g.exit_code = RunBackup(g, *a); });
   }

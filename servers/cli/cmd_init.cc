@@ -23,7 +23,9 @@ struct InitArgs {
 absl::Status MakeDir(const fs::path& p, fs::perms perms) {
   std::error_code ec;
   fs::create_directories(p, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", p.string(), ": ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", p.string(), ": ", ec.message()));
   fs::permissions(p, perms, fs::perm_options::replace, ec);
   return absl::OkStatus();
 }
@@ -38,9 +40,10 @@ int RunInit(Globals& g, const InitArgs& a) {
   const fs::path key_file = fs::absolute(data / "master.key");
   for (const fs::path& p : {config / "system.json", data / "kos.db"}) {
     if (fs::exists(p) && !a.force) {
-      return FailWith(kExitFailed, absl::StrCat(p.string(),
-                                                " exists: refusing to overwrite an existing "
-                                                "installation (use --force to rewrite the config)"));
+      return FailWith(kExitFailed,
+                      absl::StrCat(p.string(),
+                                   " exists: refusing to overwrite an existing "
+                                   "installation (use --force to rewrite the config)"));
     }
   }
   const auto dir_perms = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
@@ -88,9 +91,10 @@ int RunInit(Globals& g, const InitArgs& a) {
   (*k)->Shutdown().IgnoreError();
   std::printf("initialized kos:\n  config: %s\n  data:   %s (mode 0700)\n  logs:   %s\n",
               config.string().c_str(), data.string().c_str(), logs.string().c_str());
-  std::printf("  master key: %s (%s; referenced from system.json as file:). Back it up\n"
-              "  separately: backups do not contain it.\n",
-              key_file.string().c_str(), new_key ? "new, mode 0600" : "kept the existing key");
+  std::printf(
+      "  master key: %s (%s; referenced from system.json as file:). Back it up\n"
+      "  separately: backups do not contain it.\n",
+      key_file.string().c_str(), new_key ? "new, mode 0600" : "kept the existing key");
   return kExitOk;
 }
 

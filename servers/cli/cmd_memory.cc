@@ -49,7 +49,8 @@ int RunAdd(Globals& g, const MemoryArgs& a) {
   auto k = OpenKernel(g);
   if (!k.ok()) return Fail(k.status());
   Memory* mem = (*k)->memory();
-  if (auto s = EnsureNamespace(mem, a.ns); !s.ok()) return Fail(s, absl::StrCat("namespace ", a.ns));
+  if (auto s = EnsureNamespace(mem, a.ns); !s.ok())
+    return Fail(s, absl::StrCat("namespace ", a.ns));
   auto id = mem->Add(a.ns, std::move(r));
   if (!id.ok()) return Fail(id.status(), "memory add");
   std::printf("%s\n", id->c_str());
@@ -89,8 +90,8 @@ int RunSearch(Globals& g, const MemoryArgs& a) {
 void Progress(size_t done, size_t total, absl::Duration elapsed) {
   double secs = absl::ToDoubleSeconds(elapsed);
   double rate = secs > 0 ? done / secs : 0;
-  std::string rate_s = rate >= 1000 ? absl::StrFormat("%.1fk", rate / 1000)
-                                    : absl::StrFormat("%.0f", rate);
+  std::string rate_s =
+      rate >= 1000 ? absl::StrFormat("%.1fk", rate / 1000) : absl::StrFormat("%.0f", rate);
   if (total > 0) {
     int pct = static_cast<int>(100.0 * done / total);
     int filled = pct / 10;
@@ -118,7 +119,8 @@ int RunImport(Globals& g, const MemoryArgs& a) {
   auto k = OpenKernel(g);
   if (!k.ok()) return Fail(k.status());
   Memory* mem = (*k)->memory();
-  if (auto s = EnsureNamespace(mem, a.ns); !s.ok()) return Fail(s, absl::StrCat("namespace ", a.ns));
+  if (auto s = EnsureNamespace(mem, a.ns); !s.ok())
+    return Fail(s, absl::StrCat("namespace ", a.ns));
   const bool tty = ::isatty(STDERR_FILENO);
   const absl::Time start = absl::Now();
   absl::Time last_draw = absl::InfinitePast();
@@ -131,8 +133,8 @@ int RunImport(Globals& g, const MemoryArgs& a) {
     batch.clear();
     if (!ids.ok()) {
       if (tty) std::fputc('\n', stderr);
-      Fail(ids.status(), absl::StrCat(a.file, ": batch starting at line ", batch_first_line,
-                                      " (", done, " records imported before it)"));
+      Fail(ids.status(), absl::StrCat(a.file, ": batch starting at line ", batch_first_line, " (",
+                                      done, " records imported before it)"));
       return ExitCodeFor(ids.status());
     }
     done += n;

@@ -46,7 +46,7 @@ int RunRender(Globals& g, const PromptArgs& a) {
   if (a.version > 0 && !a.label.empty()) {
     return FailWith(kExitUsage, "give either --version or --label, not both");
   }
-  PromptRef ref = a.version > 0 ? PromptRef::Version(a.version)
+  PromptRef ref = a.version > 0     ? PromptRef::Version(a.version)
                   : a.label.empty() ? PromptRef::Latest()
                                     : PromptRef::Label(a.label);
   auto k = OpenKernel(g);
@@ -58,7 +58,8 @@ int RunRender(Globals& g, const PromptArgs& a) {
     if (r->text.empty() || r->text.back() != '\n') std::fputc('\n', stdout);
   } else {
     Json m = Json::array();
-    for (const ChatMessage& c : r->messages) m.push_back({{"role", c.role}, {"content", c.content}});
+    for (const ChatMessage& c : r->messages)
+      m.push_back({{"role", c.role}, {"content", c.content}});
     std::printf("%s\n", m.dump(2).c_str());
   }
   return kExitOk;
@@ -76,15 +77,17 @@ void AddPromptCommands(CLI::App& app, Globals& g) {
     c->add_option("--file", a->file, "Template file (Mustache; - for stdin)")->required();
     c->add_option("--message", a->message, "Commit message");
     c->add_option("--author", a->author, "Author (default: cli)");
-    c->add_option("--label", a->labels, "Label to point at the new version (repeatable), "
-                                        "e.g. production");
+    c->add_option("--label", a->labels,
+                  "Label to point at the new version (repeatable), "
+                  "e.g. production");
     c->callback([&g, a] { g.exit_code = RunSave(g, *a); });
   }
   {
     auto a = std::make_shared<PromptArgs>();
     CLI::App* c = prompt->add_subcommand(
-        "render", "Render NAME (latest version unless --version/--label); a missing variable "
-                  "is an error");
+        "render",
+        "Render NAME (latest version unless --version/--label); a missing variable "
+        "is an error");
     c->add_option("NAME", a->name, "Prompt name")->required();
     c->add_option("--vars", a->vars, "Variables as a JSON object");
     c->add_option("--version", a->version, "Version number");

@@ -133,10 +133,17 @@ int RunTokenVerify(Globals& g, const TokenArgs& a) {
                                        "): ", c.status().message()));
     return kExitFailed;
   }
-  Json j{{"iss", c->issuer},     {"sub", c->subject},          {"aud", c->audience},
-         {"exp", TimeText(c->expires)}, {"iat", TimeText(c->issued_at)},
-         {"jti", c->jwt_id},     {"sid", c->session_id},       {"client_id", c->client_id},
-         {"roles", c->roles},    {"scope", c->scope},          {"kid", c->kid}};
+  Json j{{"iss", c->issuer},
+         {"sub", c->subject},
+         {"aud", c->audience},
+         {"exp", TimeText(c->expires)},
+         {"iat", TimeText(c->issued_at)},
+         {"jti", c->jwt_id},
+         {"sid", c->session_id},
+         {"client_id", c->client_id},
+         {"roles", c->roles},
+         {"scope", c->scope},
+         {"kid", c->kid}};
   auto u = (*k)->users()->Get(c->subject);
   if (u.ok()) j["username"] = u->username;
   std::printf("%s\n", j.dump(2).c_str());
@@ -188,8 +195,9 @@ void AddTokenCommands(CLI::App& app, Globals& g) {
   {
     auto a = std::make_shared<TokenArgs>();
     CLI::App* c = token->add_subcommand(
-        "verify", "Check a token's signature, issuer, audience and lifetime; print its claims "
-                  "(exit 1 if invalid)");
+        "verify",
+        "Check a token's signature, issuer, audience and lifetime; print its claims "
+        "(exit 1 if invalid)");
     c->add_option("TOKEN", a->token, "The access token, or - for stdin")->required();
     c->callback([&g, a] { g.exit_code = RunTokenVerify(g, *a); });
   }

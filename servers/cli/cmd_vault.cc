@@ -81,14 +81,16 @@ int RunRotate(Globals& g, const VaultArgs& a) {
 }  // namespace
 
 void AddVaultCommands(CLI::App& app, Globals& g) {
-  CLI::App* vault = app.add_subcommand("vault", "Read and write secrets; rotate the master keyring");
+  CLI::App* vault =
+      app.add_subcommand("vault", "Read and write secrets; rotate the master keyring");
   vault->require_subcommand(1);
   {
     auto a = std::make_shared<VaultArgs>();
     CLI::App* c = vault->add_subcommand(
         "put", "Store a new version of a secret (VALUE, --from-file F, or stdin)");
     c->add_option("PATH", a->path, "Secret path, e.g. kv/team/openai")->required();
-    CLI::Option* value = c->add_option("VALUE", a->value, "The value (visible in ps; prefer stdin)");
+    CLI::Option* value =
+        c->add_option("VALUE", a->value, "The value (visible in ps; prefer stdin)");
     c->add_option("--from-file", a->from_file, "Read the value from this file");
     c->callback([&g, a, value] { g.exit_code = RunPut(g, *a, value->count() > 0); });
   }

@@ -14,9 +14,10 @@
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   kos::cli::Globals g;
-  CLI::App app{"kos: manage a libkos installation (users, tokens, vault, tasks, memory, prompts,\n"
-               "audit, backups) and run its servers.",
-               "kos"};
+  CLI::App app{
+      "kos: manage a libkos installation (users, tokens, vault, tasks, memory, prompts,\n"
+      "audit, backups) and run its servers.",
+      "kos"};
   g.app = &app;
   app.require_subcommand(1);
   // Global options may also follow the subcommand (`kos user list --data d`).
@@ -27,8 +28,9 @@ int main(int argc, char** argv) {
        {app.add_option("--config", g.config_dir, "Configuration directory"),
         app.add_option("--data", g.data_dir, "Data directory (store, blobs, master key)"),
         app.add_option("--logs", g.logs_dir, "Log directory"),
-        app.add_option("--store", g.store_uri,
-                       "Store URI (sqlite://PATH, postgresql://...); default sqlite:DATA/kos.db")}) {
+        app.add_option(
+            "--store", g.store_uri,
+            "Store URI (sqlite://PATH, postgresql://...); default sqlite:DATA/kos.db")}) {
     o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   app.add_flag("--dev-handlers", g.dev_handlers,

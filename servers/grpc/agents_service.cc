@@ -49,7 +49,8 @@ class AgentsService final : public pb::Agents::Service {
       Json input = Json::object();
       if (!req->input_json().empty()) {
         KOS_ASSIGN_OR_RETURN(input, ParseJson(req->input_json()));
-        if (!input.is_object()) return absl::InvalidArgumentError("input_json must be a JSON object");
+        if (!input.is_object())
+          return absl::InvalidArgumentError("input_json must be a JSON object");
       }
       TaskRequest tr;
       tr.audience = req->agent();

@@ -64,7 +64,8 @@ class ArtifactsService final : public pb::Artifacts::Service {
       if (req->id().empty()) return absl::InvalidArgumentError("id is required");
       KOS_ASSIGN_OR_RETURN(Caller c,
                            gate_->Authorize(ctx, absl::StrCat("artifacts:", req->id()), "read"));
-      KOS_ASSIGN_OR_RETURN(std::unique_ptr<ArtifactReader> r, k_->artifacts()->NewReader(req->id()));
+      KOS_ASSIGN_OR_RETURN(std::unique_ptr<ArtifactReader> r,
+                           k_->artifacts()->NewReader(req->id()));
       pb::DownloadResponse msg;
       FillMetadata(r->metadata(), msg.mutable_metadata());
       if (!writer->Write(msg)) return absl::CancelledError("client went away");

@@ -1,7 +1,7 @@
 // kos.v1.Auth over kos::Authenticator.
-#include "kos/v1/auth.grpc.pb.h"
 #include "grpc/services.h"
 #include "kos/status.h"
+#include "kos/v1/auth.grpc.pb.h"
 
 namespace kos::server::grpc_impl {
 namespace {
@@ -28,8 +28,8 @@ class AuthService final : public pb::Auth::Service {
       KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", PeerKey(*ctx)));
       LoginOptions lo;
       lo.scope = req->scope();
-      KOS_ASSIGN_OR_RETURN(TokenSet t,
-                           k_->auth()->Login(req->username(), req->password(), PeerAddress(*ctx), lo));
+      KOS_ASSIGN_OR_RETURN(
+          TokenSet t, k_->auth()->Login(req->username(), req->password(), PeerAddress(*ctx), lo));
       FillTokens(t, out);
       return absl::OkStatus();
     });
@@ -47,7 +47,8 @@ class AuthService final : public pb::Auth::Service {
                        pb::TokenResponse* out) override {
     return Serve([&]() -> absl::Status {
       KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", PeerKey(*ctx)));
-      KOS_ASSIGN_OR_RETURN(TokenSet t, k_->auth()->Refresh(req->refresh_token(), PeerAddress(*ctx)));
+      KOS_ASSIGN_OR_RETURN(TokenSet t,
+                           k_->auth()->Refresh(req->refresh_token(), PeerAddress(*ctx)));
       FillTokens(t, out);
       return absl::OkStatus();
     });

@@ -21,7 +21,8 @@ absl::StatusOr<SearchRequest> ToSearch(const pb::SearchMemoryRequest& r) {
   s.hybrid = r.hybrid();
   if (!r.filter_json().empty()) {
     KOS_ASSIGN_OR_RETURN(s.filter, ParseJson(r.filter_json()));
-    if (!s.filter.is_object()) return absl::InvalidArgumentError("filter_json must be a JSON object");
+    if (!s.filter.is_object())
+      return absl::InvalidArgumentError("filter_json must be a JSON object");
   }
   return s;
 }

@@ -12,9 +12,9 @@ namespace {
 namespace pb = ::kos::v1;
 
 absl::StatusOr<PromptVariableType> ParseVariableType(absl::string_view name) {
-  for (PromptVariableType t : {PromptVariableType::kString, PromptVariableType::kNumber,
-                               PromptVariableType::kBoolean, PromptVariableType::kList,
-                               PromptVariableType::kObject}) {
+  for (PromptVariableType t :
+       {PromptVariableType::kString, PromptVariableType::kNumber, PromptVariableType::kBoolean,
+        PromptVariableType::kList, PromptVariableType::kObject}) {
     if (name == PromptVariableTypeName(t)) return t;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown variable type '", name.substr(0, 32),

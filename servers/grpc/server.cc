@@ -122,8 +122,8 @@ absl::Status GrpcServer::Start() {
   for (auto& svc : s_->services) builder.RegisterService(svc.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", HostPort(o.host, o.port),
-                                               " (in use, or not permitted)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", HostPort(o.host, o.port), " (in use, or not permitted)"));
   }
   s_->server = std::move(server);
   s_->port = selected;

@@ -138,10 +138,10 @@ class TasksService final : public pb::Tasks::Service {
         bool overflowed = false;
         {
           absl::MutexLock lock(&queue->mu);
-          queue->mu.AwaitWithTimeout(absl::Condition(
-                                         +[](std::deque<TaskLogLine>* q) { return !q->empty(); },
-                                         &queue->lines),
-                                     kPollInterval);
+          queue->mu.AwaitWithTimeout(
+              absl::Condition(
+                  +[](std::deque<TaskLogLine>* q) { return !q->empty(); }, &queue->lines),
+              kPollInterval);
           lines.swap(queue->lines);
           overflowed = queue->overflowed;
           queue->overflowed = false;

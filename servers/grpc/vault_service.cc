@@ -70,9 +70,9 @@ class VaultService final : public pb::Vault::Service {
                               pb::TransitDecryptResponse* out) override {
     return Serve([&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, AuthorizeTransit(ctx, req->key(), "decrypt"));
-      KOS_ASSIGN_OR_RETURN(SecretBytes pt, k_->vault()->TransitDecrypt(c.subject, req->key(),
-                                                                       req->ciphertext(),
-                                                                       req->context()));
+      KOS_ASSIGN_OR_RETURN(
+          SecretBytes pt,
+          k_->vault()->TransitDecrypt(c.subject, req->key(), req->ciphertext(), req->context()));
       out->set_plaintext(std::string(pt.view()));
       return absl::OkStatus();
     });

@@ -1,8 +1,8 @@
 // Shared access helpers and the system routes (health, readiness, metrics,
 // info).
-#include <memory>
-
 #include "http/api.h"
+
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -14,12 +14,12 @@ namespace {
 constexpr char kOwners[] = "http_owners";
 }
 
-absl::Status Api::Authorize(const Call& call, absl::string_view resource,
-                            absl::string_view action, absl::string_view owner) const {
+absl::Status Api::Authorize(const Call& call, absl::string_view resource, absl::string_view action,
+                            absl::string_view owner) const {
   if (!call.caller) return absl::UnauthenticatedError("authentication required");
   KOS_ASSIGN_OR_RETURN(AccessDecision d,
-                       kernel->access()->ExplainWithRoles(call.caller->subject,
-                                                          call.caller->roles, resource, action));
+                       kernel->access()->ExplainWithRoles(call.caller->subject, call.caller->roles,
+                                                          resource, action));
   if (d.allowed()) return absl::OkStatus();
   // Owners act on their own things unless a rule says otherwise.
   if (d.effect == AccessDecision::Effect::kDefaultDeny && !owner.empty() &&

@@ -6,24 +6,23 @@
 namespace kos::server {
 
 Json BuildOpenApi(const std::vector<Route>& routes) {
-  Json error_schema = {
-      {"type", "object"},
-      {"required", {"error"}},
-      {"properties",
-       {{"error", Schema("code:string, message:string")}}}};
-  Json spec = {
-      {"openapi", "3.0.3"},
-      {"info",
-       {{"title", "kOS API"},
-        {"version", "1.0.0"},
-        {"description", "The kos-server HTTP API over libkos (see docs/http-api.md)."}}},
-      {"paths", Json::object()},
-      {"components",
-       {{"schemas", {{"Error", error_schema}}},
-        {"securitySchemes",
-         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
-          {"apiKey", {{"type", "http"}, {"scheme", "bearer"},
-                      {"description", "An API key kos_<prefix>_<secret> as the bearer token"}}}}}}}};
+  Json error_schema = {{"type", "object"},
+                       {"required", {"error"}},
+                       {"properties", {{"error", Schema("code:string, message:string")}}}};
+  Json spec = {{"openapi", "3.0.3"},
+               {"info",
+                {{"title", "kOS API"},
+                 {"version", "1.0.0"},
+                 {"description", "The kos-server HTTP API over libkos (see docs/http-api.md)."}}},
+               {"paths", Json::object()},
+               {"components",
+                {{"schemas", {{"Error", error_schema}}},
+                 {"securitySchemes",
+                  {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
+                   {"apiKey",
+                    {{"type", "http"},
+                     {"scheme", "bearer"},
+                     {"description", "An API key kos_<prefix>_<secret> as the bearer token"}}}}}}}};
   Json error_ref = {{"$ref", "#/components/schemas/Error"}};
   for (const Route& r : routes) {
     Json op = {{"summary", r.summary},
@@ -34,14 +33,15 @@ Json BuildOpenApi(const std::vector<Route>& routes) {
     if (access.empty() && !r.resource.empty())
       access = absl::StrCat("RBAC: ", r.resource, " ", r.action);
     if (!access.empty()) op["x-kos-access"] = access;
-    op["security"] = r.auth ? Json::array({{{"bearer", Json::array()}}, {{"apiKey", Json::array()}}})
-                            : Json::array();
+    op["security"] = r.auth
+                         ? Json::array({{{"bearer", Json::array()}}, {{"apiKey", Json::array()}}})
+                         : Json::array();
     Json params = Json::array();
     std::vector<std::string> names;
     PathRegex(r.path, &names);
     for (const auto& n : names) {
-      params.push_back({{"name", n}, {"in", "path"}, {"required", true},
-                        {"schema", {{"type", "string"}}}});
+      params.push_back(
+          {{"name", n}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
     }
     if (!params.empty()) op["parameters"] = params;
     if (r.form_body) {

@@ -29,8 +29,8 @@ Json UserJson(const User& u) {
 }
 
 const Json& TokenSchema() {
-  static const Json* s = new Json(Schema(
-      "access_token:string, refresh_token?:string, token_type:string, expires_in:integer"));
+  static const Json* s = new Json(
+      Schema("access_token:string, refresh_token?:string, token_type:string, expires_in:integer"));
   return *s;
 }
 
@@ -82,11 +82,13 @@ void AddAuthRoutes(Api* api, std::vector<Route>* routes) {
   routes->push_back(r);
 
   r.path = "/api/v1/auth/refresh";
-  r.summary = "Rotate a refresh token; returns new tokens (a reused refresh token ends its session)";
+  r.summary =
+      "Rotate a refresh token; returns new tokens (a reused refresh token ends its session)";
   r.request_schema = Schema("refresh_token:string");
   r.handler = [k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(
-        TokenSet t, k->auth()->Refresh(call.body["refresh_token"].get<std::string>(), call.address));
+        TokenSet t,
+        k->auth()->Refresh(call.body["refresh_token"].get<std::string>(), call.address));
     call.res.set_header("Cache-Control", "no-store");
     call.Reply(TokenJson(t));
     return absl::OkStatus();
@@ -94,14 +96,15 @@ void AddAuthRoutes(Api* api, std::vector<Route>* routes) {
   routes->push_back(r);
 
   r.path = "/api/v1/auth/token";
-  r.summary = "OAuth2 token endpoint (RFC 6749): grant_type password, refresh_token or "
-              "client_credentials, form-encoded; client authentication by HTTP Basic or "
-              "client_id/client_secret";
+  r.summary =
+      "OAuth2 token endpoint (RFC 6749): grant_type password, refresh_token or "
+      "client_credentials, form-encoded; client authentication by HTTP Basic or "
+      "client_id/client_secret";
   r.access = "public (rate class auth); errors follow RFC 6749 §5.2, not the {\"error\":{}} shape";
   r.form_body = true;
-  r.request_schema =
-      Schema("grant_type:string, username?:string, password?:string, refresh_token?:string, "
-             "client_id?:string, client_secret?:string, scope?:string");
+  r.request_schema = Schema(
+      "grant_type:string, username?:string, password?:string, refresh_token?:string, "
+      "client_id?:string, client_secret?:string, scope?:string");
   r.handler = [k](Call& call) -> absl::Status {
     std::map<std::string, std::string> params;
     for (const auto& [key, value] : call.req.params) {
@@ -188,8 +191,8 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
   r.action = "read";
   r.owner = self;
   r.summary = "The caller's profile (read fresh from the store)";
-  r.response_schema = Schema(
-      "id:string, username:string, display_name:string, profile:object, roles:[string]");
+  r.response_schema =
+      Schema("id:string, username:string, display_name:string, profile:object, roles:[string]");
   r.handler = [k, need_user](Call& call) -> absl::Status {
     KOS_RETURN_IF_ERROR(need_user(call));
     KOS_ASSIGN_OR_RETURN(User u, k->users()->Get(call.caller->user->id));
@@ -252,8 +255,9 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
   r.method = "GET";
   r.path = "/api/v1/users/me/permissions";
   r.action = "read";
-  r.summary = "The caller's roles and the decisions for common permissions (every agent's "
-              "execute, plus ?check=resource:action, repeatable)";
+  r.summary =
+      "The caller's roles and the decisions for common permissions (every agent's "
+      "execute, plus ?check=resource:action, repeatable)";
   r.request_schema = nullptr;
   r.response_schema = Schema("subject:string, roles:[string], permissions:[object]");
   r.handler = [k](Call& call) -> absl::Status {
@@ -275,10 +279,14 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
     for (const auto& [res, act] : checks) {
       KOS_ASSIGN_OR_RETURN(AccessDecision d, k->access()->ExplainWithRoles(
                                                  call.Subject(), call.caller->roles, res, act));
-      perms.push_back({{"resource", res}, {"action", act}, {"allowed", d.allowed()},
-                       {"rule", d.rule}, {"source", d.source}});
+      perms.push_back({{"resource", res},
+                       {"action", act},
+                       {"allowed", d.allowed()},
+                       {"rule", d.rule},
+                       {"source", d.source}});
     }
-    call.Reply({{"subject", call.Subject()}, {"roles", call.caller->roles}, {"permissions", perms}});
+    call.Reply(
+        {{"subject", call.Subject()}, {"roles", call.caller->roles}, {"permissions", perms}});
     return absl::OkStatus();
   };
   routes->push_back(r);

@@ -33,7 +33,8 @@ absl::StatusOr<std::vector<float>> FloatVector(const Json& j, const char* key) {
   std::vector<float> out;
   if (!j.contains(key) || j[key].is_null()) return out;
   if (!j[key].is_array())
-    return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be an array of numbers"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field '", key, "' must be an array of numbers"));
   for (const auto& v : j[key]) {
     if (!v.is_number())
       return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must hold numbers"));
@@ -82,9 +83,12 @@ Json PromptJson(const PromptVersion& v) {
   Json msgs = Json::array();
   for (const ChatMessage& m : v.content.messages)
     msgs.push_back({{"role", m.role}, {"content", m.content}});
-  Json j = {{"name", v.name},         {"version", v.version},
-            {"variables", vars},      {"author", v.author},
-            {"commit_message", v.commit_message}, {"created", TimeString(v.created)},
+  Json j = {{"name", v.name},
+            {"version", v.version},
+            {"variables", vars},
+            {"author", v.author},
+            {"commit_message", v.commit_message},
+            {"created", TimeString(v.created)},
             {"hash", v.hash}};
   if (v.is_chat())
     j["messages"] = msgs;
@@ -94,9 +98,9 @@ Json PromptJson(const PromptVersion& v) {
 }
 
 absl::StatusOr<PromptVariableType> ParseVariableType(const std::string& t) {
-  for (auto type : {PromptVariableType::kString, PromptVariableType::kNumber,
-                    PromptVariableType::kBoolean, PromptVariableType::kList,
-                    PromptVariableType::kObject}) {
+  for (auto type :
+       {PromptVariableType::kString, PromptVariableType::kNumber, PromptVariableType::kBoolean,
+        PromptVariableType::kList, PromptVariableType::kObject}) {
     if (t == PromptVariableTypeName(type)) return type;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown variable type '", t, "'"));
@@ -122,7 +126,8 @@ absl::StatusOr<PromptContent> ParsePromptContent(const Json& b) {
       if (v.contains("type") && v["type"].is_string()) {
         KOS_ASSIGN_OR_RETURN(pv.type, ParseVariableType(v["type"].get<std::string>()));
       }
-      if (v.contains("required") && v["required"].is_boolean()) pv.required = v["required"].get<bool>();
+      if (v.contains("required") && v["required"].is_boolean())
+        pv.required = v["required"].get<bool>();
       if (v.contains("default")) pv.default_value = v["default"];
       if (v.contains("description") && v["description"].is_string())
         pv.description = v["description"].get<std::string>();
@@ -182,8 +187,8 @@ void AddMemoryRoutes(Api* api, std::vector<Route>* routes) {
   r.response_schema = Schema("hits:[object]");
   r.handler = [api, k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(SearchRequest s, ParseSearch(call.body));
-    KOS_RETURN_IF_ERROR(api->Authorize(call, absl::StrCat("memory:ns/", s.ns), "read",
-                                       NamespaceOwner(call, s.ns)));
+    KOS_RETURN_IF_ERROR(
+        api->Authorize(call, absl::StrCat("memory:ns/", s.ns), "read", NamespaceOwner(call, s.ns)));
     KOS_ASSIGN_OR_RETURN(auto hits, k->memory()->Search(s));
     call.Reply({{"hits", HitsJson(hits, s.include_embeddings)}});
     return absl::OkStatus();
@@ -198,8 +203,8 @@ void AddMemoryRoutes(Api* api, std::vector<Route>* routes) {
       "half_life_seconds?:number, mmr?:boolean, expand_hops?:integer");
   r.handler = [api, k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(SearchRequest s, ParseSearch(call.body));
-    KOS_RETURN_IF_ERROR(api->Authorize(call, absl::StrCat("memory:ns/", s.ns), "read",
-                                       NamespaceOwner(call, s.ns)));
+    KOS_RETURN_IF_ERROR(
+        api->Authorize(call, absl::StrCat("memory:ns/", s.ns), "read", NamespaceOwner(call, s.ns)));
     const Json& b = call.body;
     RecallOptions ro;
     ro.w_similarity = b.value("w_similarity", ro.w_similarity);
@@ -237,8 +242,8 @@ void AddMemoryRoutes(Api* api, std::vector<Route>* routes) {
   r.access = "RBAC: memory:ns/<name> write (owners: users/<your id>/...)";
   r.success_status = 201;
   r.summary = "Create a namespace (idempotent for the same config)";
-  r.request_schema = Schema(
-      "name:string, dimension?:integer, metric?:string, default_ttl_seconds?:integer");
+  r.request_schema =
+      Schema("name:string, dimension?:integer, metric?:string, default_ttl_seconds?:integer");
   r.response_schema = Schema("name:string, dimension:integer, metric:string");
   r.handler = [api, k](Call& call) -> absl::Status {
     NamespaceConfig c;
@@ -252,7 +257,8 @@ void AddMemoryRoutes(Api* api, std::vector<Route>* routes) {
     c.default_ttl = absl::Seconds(call.body.value("default_ttl_seconds", 0));
     KOS_RETURN_IF_ERROR(k->memory()->CreateNamespace(c));
     KOS_ASSIGN_OR_RETURN(NamespaceConfig got, k->memory()->GetNamespace(c.name));
-    call.Reply({{"name", got.name}, {"dimension", got.dimension}, {"metric", MetricName(got.metric)}});
+    call.Reply(
+        {{"name", got.name}, {"dimension", got.dimension}, {"metric", MetricName(got.metric)}});
     return absl::OkStatus();
   };
   routes->push_back(r);
@@ -344,8 +350,9 @@ void AddPromptRoutes(Api* api, std::vector<Route>* routes) {
   r.path = "/api/v1/prompts/{name}";
   r.action = "read";
   r.summary = "A template version: ?version=N or ?label=L (default: latest)";
-  r.response_schema = Schema("name:string, version:integer, text?:string, messages?:[object], "
-                             "variables:[object]");
+  r.response_schema = Schema(
+      "name:string, version:integer, text?:string, messages?:[object], "
+      "variables:[object]");
   r.handler = [k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(PromptRef ref, RefFrom(call.Query("label"), call.Query("version")));
     KOS_ASSIGN_OR_RETURN(PromptVersion v, k->prompts()->Get(call.Param("name"), ref));
@@ -412,8 +419,9 @@ void AddPromptRoutes(Api* api, std::vector<Route>* routes) {
   r.action = "read";
   r.summary = "Render with typed variables (strict: missing variables are errors)";
   r.request_schema = Schema("variables?:object, label?:string, version?:integer");
-  r.response_schema = Schema("name:string, version:integer, text?:string, messages?:[object], "
-                             "output_hash:string");
+  r.response_schema = Schema(
+      "name:string, version:integer, text?:string, messages?:[object], "
+      "output_hash:string");
   r.handler = [k](Call& call) -> absl::Status {
     std::string version =
         call.body.contains("version") ? std::to_string(call.body["version"].get<int64_t>()) : "";

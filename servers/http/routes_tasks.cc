@@ -30,9 +30,8 @@ Json TaskJson(const TaskInfo& t) {
             {"updated", TimeString(t.updated)},
             {"started", TimeString(t.started)},
             {"finished", TimeString(t.finished)},
-            {"traceparent", t.trace_id.empty()
-                                ? ""
-                                : absl::StrCat("00-", t.trace_id, "-", t.span_id, "-01")}};
+            {"traceparent",
+             t.trace_id.empty() ? "" : absl::StrCat("00-", t.trace_id, "-", t.span_id, "-01")}};
   if (!t.error.empty()) {
     j["error"] = t.error;
     j["error_code"] = t.error_code;
@@ -42,15 +41,14 @@ Json TaskJson(const TaskInfo& t) {
 }
 
 Json LogJson(const TaskLogLine& l) {
-  return {{"task_id", l.task_id},     {"seq", l.seq},
-          {"time", TimeString(l.time)}, {"level", LogLevelName(l.level)},
-          {"message", l.message},     {"fields", l.fields}};
+  return {{"task_id", l.task_id},           {"seq", l.seq},         {"time", TimeString(l.time)},
+          {"level", LogLevelName(l.level)}, {"message", l.message}, {"fields", l.fields}};
 }
 
 Json AgentJson(const AgentProfile& p) {
-  return {{"name", p.name},         {"profile", p.profile},         {"type", p.type},
-          {"version", p.version},   {"description", p.description}, {"handler", p.handler},
-          {"enabled", p.enabled},   {"permissions", p.permissions}};
+  return {{"name", p.name},       {"profile", p.profile},         {"type", p.type},
+          {"version", p.version}, {"description", p.description}, {"handler", p.handler},
+          {"enabled", p.enabled}, {"permissions", p.permissions}};
 }
 
 const Json& TaskSchema() {
@@ -63,11 +61,11 @@ const Json& TaskSchema() {
 // The task spec fields a caller may set when the kernel signs for it.
 absl::StatusOr<Json> TaskPayload(const Json& body) {
   Json payload = Json::object();
-  payload["input"] = body.contains("input") && !body["input"].is_null() ? body["input"]
-                                                                         : Json::object();
+  payload["input"] =
+      body.contains("input") && !body["input"].is_null() ? body["input"] : Json::object();
   if (!payload["input"].is_object()) return absl::InvalidArgumentError("'input' must be an object");
-  for (const char* key : {"priority", "timeout_ms", "retry", "idempotency_key", "review",
-                          "requires"}) {
+  for (const char* key :
+       {"priority", "timeout_ms", "retry", "idempotency_key", "review", "requires"}) {
     if (body.contains(key) && !body[key].is_null()) payload[key] = body[key];
   }
   return payload;
@@ -129,8 +127,9 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.resource = "agents:{name}";
   r.action = "execute";
   r.success_status = 202;
-  r.summary = "Run an agent: the kernel signs the task for the caller (service:kernel) and "
-              "submits it; returns the task id";
+  r.summary =
+      "Run an agent: the kernel signs the task for the caller (service:kernel) and "
+      "submits it; returns the task id";
   r.request_schema = Schema(
       "input?:object, priority?:integer, timeout_ms?:integer, retry?:object, "
       "idempotency_key?:string, review?:boolean, requires?:[string]");
@@ -153,11 +152,13 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.path = "/api/v1/tasks";
   r.resource = "tasks:envelopes";
   r.action = "submit";
-  r.summary = "Submit a task envelope signed by its issuer (docs/signed-tasks.md); the "
-              "orchestrator verifies signature, audience, expiry, replay and the issuer's "
-              "permission";
-  r.request_schema = Schema("v:integer, iss:string, aud:string, kid:string, tid:string, "
-                            "nonce:string, iat:integer, exp:integer, payload:object, sig:string");
+  r.summary =
+      "Submit a task envelope signed by its issuer (docs/signed-tasks.md); the "
+      "orchestrator verifies signature, audience, expiry, replay and the issuer's "
+      "permission";
+  r.request_schema = Schema(
+      "v:integer, iss:string, aud:string, kid:string, tid:string, "
+      "nonce:string, iat:integer, exp:integer, payload:object, sig:string");
   r.handler = [api, k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(std::string id, k->orchestrator()->Submit(call.req.body));
     KOS_RETURN_IF_ERROR(api->RecordOwner("task", id, call.Subject()));
@@ -250,9 +251,10 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.path = "/api/v1/tasks/{id}/logs";
   r.action = "read";
   r.request_schema = nullptr;
-  r.summary = "A task's log lines (?after=seq&limit=); with Accept: text/event-stream a "
-              "Server-Sent Events stream (events 'log' and a final 'end') that ends when the "
-              "task finishes";
+  r.summary =
+      "A task's log lines (?after=seq&limit=); with Accept: text/event-stream a "
+      "Server-Sent Events stream (events 'log' and a final 'end') that ends when the "
+      "task finishes";
   r.response_schema = Schema("task_id:string, lines:[object]");
   r.handler = [api, k](Call& call) -> absl::Status {
     const std::string id = call.Param("id");
@@ -333,8 +335,9 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.path = "/api/v1/logs";
   r.resource.clear();
   r.access = "RBAC: logs:<stream> read";
-  r.summary = "Recent telemetry log records: ?stream=system|agents|security (default system)"
-              "&level=&component=&event=&trace_id=&limit=";
+  r.summary =
+      "Recent telemetry log records: ?stream=system|agents|security (default system)"
+      "&level=&component=&event=&trace_id=&limit=";
   r.response_schema = Schema("records:[object]");
   r.handler = [api, k](Call& call) -> absl::Status {
     LogQuery q;
@@ -365,8 +368,9 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.resource.clear();
   r.access = "agents:<agent>:execute for every step's agent";
   r.success_status = 202;
-  r.summary = "Submit a plan: steps {id, agent, input, depends_on:[step ids]} signed by the "
-              "kernel and accepted atomically (all or none)";
+  r.summary =
+      "Submit a plan: steps {id, agent, input, depends_on:[step ids]} signed by the "
+      "kernel and accepted atomically (all or none)";
   r.request_schema = Schema("steps:[object]");
   r.response_schema = Schema("plan_id:string, tasks:object");
   r.handler = [api, k](Call& call) -> absl::Status {
@@ -379,8 +383,8 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
       std::string where = absl::StrCat("steps[", i, "]");
       if (!s.is_object() || !s.contains("agent") || !s["agent"].is_string())
         return absl::InvalidArgumentError(absl::StrCat(where, ": needs a string 'agent'"));
-      std::string sid = s.contains("id") && s["id"].is_string() ? s["id"].get<std::string>()
-                                                                : std::to_string(i);
+      std::string sid =
+          s.contains("id") && s["id"].is_string() ? s["id"].get<std::string>() : std::to_string(i);
       if (ids.count(sid)) return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate id"));
       ids[sid] = NewId();
       KOS_RETURN_IF_ERROR(
@@ -389,12 +393,13 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
     std::vector<std::string> envelopes;
     for (size_t i = 0; i < steps.size(); ++i) {
       const Json& s = steps[i];
-      std::string sid = s.contains("id") && s["id"].is_string() ? s["id"].get<std::string>()
-                                                                : std::to_string(i);
+      std::string sid =
+          s.contains("id") && s["id"].is_string() ? s["id"].get<std::string>() : std::to_string(i);
       KOS_ASSIGN_OR_RETURN(Json payload, TaskPayload(s));
       if (s.contains("depends_on")) {
         if (!s["depends_on"].is_array())
-          return absl::InvalidArgumentError(absl::StrCat("steps[", i, "].depends_on: not an array"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("steps[", i, "].depends_on: not an array"));
         Json deps = Json::array();
         for (const auto& d : s["depends_on"]) {
           if (!d.is_string() || !ids.count(d.get<std::string>()))
@@ -413,7 +418,8 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
     }
     KOS_ASSIGN_OR_RETURN(std::string plan, k->orchestrator()->SubmitPlan(envelopes));
     KOS_RETURN_IF_ERROR(api->RecordOwner("plan", plan, call.Subject()));
-    for (const auto& [sid, tid] : ids) KOS_RETURN_IF_ERROR(api->RecordOwner("task", tid, call.Subject()));
+    for (const auto& [sid, tid] : ids)
+      KOS_RETURN_IF_ERROR(api->RecordOwner("task", tid, call.Subject()));
     call.Reply({{"plan_id", plan}, {"tasks", ids}});
     return absl::OkStatus();
   };
@@ -430,7 +436,8 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
   r.summary = "A plan's tasks and their states";
   r.response_schema = Schema("plan_id:string, state:string, tasks:[object]");
   r.handler = [k](Call& call) -> absl::Status {
-    KOS_ASSIGN_OR_RETURN(std::vector<TaskInfo> tasks, k->orchestrator()->PlanTasks(call.Param("id")));
+    KOS_ASSIGN_OR_RETURN(std::vector<TaskInfo> tasks,
+                         k->orchestrator()->PlanTasks(call.Param("id")));
     if (tasks.empty()) return absl::NotFoundError(absl::StrCat("no plan ", call.Param("id")));
     Json list = Json::array();
     bool done = true, ok = true;
@@ -440,7 +447,9 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
       ok = ok && t.state == TaskState::kSucceeded;
     }
     call.Reply({{"plan_id", call.Param("id")},
-                {"state", !done ? "running" : ok ? "succeeded" : "failed"},
+                {"state", !done ? "running"
+                          : ok  ? "succeeded"
+                                : "failed"},
                 {"tasks", list}});
     return absl::OkStatus();
   };

@@ -31,16 +31,15 @@ absl::Status SendArtifact(ArtifactStore* store, const std::string& id, httplib::
   for (char& c : disposition)
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
   res.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"", disposition, "\""));
-  res.set_content_provider(
-      m.size, m.info.content_type,
-      [shared](size_t offset, size_t length, httplib::DataSink& sink) -> bool {
-        char buf[64 << 10];
-        auto n = shared->Read(buf, std::min(sizeof(buf), length));
-        // A chunk that fails authentication ends the response short, so the
-        // client sees a truncated body rather than altered bytes.
-        if (!n.ok() || *n == 0) return false;
-        return sink.write(buf, *n);
-      });
+  res.set_content_provider(m.size, m.info.content_type,
+                           [shared](size_t offset, size_t length, httplib::DataSink& sink) -> bool {
+                             char buf[64 << 10];
+                             auto n = shared->Read(buf, std::min(sizeof(buf), length));
+                             // A chunk that fails authentication ends the response short, so the
+                             // client sees a truncated body rather than altered bytes.
+                             if (!n.ok() || *n == 0) return false;
+                             return sink.write(buf, *n);
+                           });
   return absl::OkStatus();
 }
 
@@ -60,11 +59,13 @@ void AddArtifactRoutes(Api* api, std::vector<Route>* routes) {
   r.resource = "artifacts:uploads";
   r.action = "write";
   r.owner = [](Call& call) { return call.Subject(); };
-  r.access = "any authenticated caller unless denied artifacts:uploads write; counts against "
-             "the caller's quota";
+  r.access =
+      "any authenticated caller unless denied artifacts:uploads write; counts against "
+      "the caller's quota";
   r.success_status = 201;
-  r.summary = "Upload: the raw body is the content; ?name= (required), content type from "
-              "Content-Type, ?sha= optional expected BLAKE2b-256 hex";
+  r.summary =
+      "Upload: the raw body is the content; ?name= (required), content type from "
+      "Content-Type, ?sha= optional expected BLAKE2b-256 hex";
   r.raw_body = true;
   r.response_schema = Schema("id:string, name:string, size:integer, blake2b:string");
   r.handler = [k](Call& call) -> absl::Status {
@@ -186,9 +187,9 @@ void AddVaultRoutes(Api* api, std::vector<Route>* routes) {
   r.response_schema = Schema("path:string, version:integer, value:string, created:string");
   r.handler = [k](Call& call) -> absl::Status {
     KOS_ASSIGN_OR_RETURN(int64_t version, call.QueryInt("version", 0, 0, INT64_MAX));
-    KOS_ASSIGN_OR_RETURN(Secret s, k->vault()->Get(call.Subject(),
-                                                   absl::StrCat("kv/", call.Param("path")),
-                                                   static_cast<uint64_t>(version)));
+    KOS_ASSIGN_OR_RETURN(Secret s,
+                         k->vault()->Get(call.Subject(), absl::StrCat("kv/", call.Param("path")),
+                                         static_cast<uint64_t>(version)));
     call.res.set_header("Cache-Control", "no-store");
     call.Reply({{"path", call.Param("path")},
                 {"version", s.version},
@@ -200,8 +201,9 @@ void AddVaultRoutes(Api* api, std::vector<Route>* routes) {
 
   r.method = "PUT";
   r.action = "write";
-  r.summary = "Write a new version: value (a string; other JSON is stored serialized); cas "
-              "for check-and-set";
+  r.summary =
+      "Write a new version: value (a string; other JSON is stored serialized); cas "
+      "for check-and-set";
   r.request_schema = Schema("value:any, cas?:integer");
   r.response_schema = Schema("path:string, version:integer");
   r.handler = [k](Call& call) -> absl::Status {
@@ -209,9 +211,9 @@ void AddVaultRoutes(Api* api, std::vector<Route>* routes) {
     std::string value = v.is_string() ? v.get<std::string>() : DumpJson(v);
     VaultPutOptions po;
     if (call.body.contains("cas")) po.cas = call.body["cas"].get<uint64_t>();
-    KOS_ASSIGN_OR_RETURN(uint64_t version,
-                         k->vault()->Put(call.Subject(), absl::StrCat("kv/", call.Param("path")),
-                                         value, po));
+    KOS_ASSIGN_OR_RETURN(
+        uint64_t version,
+        k->vault()->Put(call.Subject(), absl::StrCat("kv/", call.Param("path")), value, po));
     call.Reply({{"path", call.Param("path")}, {"version", version}});
     return absl::OkStatus();
   };
@@ -235,8 +237,9 @@ void AddVaultRoutes(Api* api, std::vector<Route>* routes) {
   r.path = "/api/v1/vault/transit/{key}/encrypt";
   r.resource = "vault:transit/{key}";
   r.action = "encrypt";
-  r.summary = "Encrypt a UTF-8 plaintext with a named key (created on first use); context is "
-              "bound in and needed to decrypt";
+  r.summary =
+      "Encrypt a UTF-8 plaintext with a named key (created on first use); context is "
+      "bound in and needed to decrypt";
   r.request_schema = Schema("plaintext:string, context?:string");
   r.response_schema = Schema("ciphertext:string");
   r.handler = [k](Call& call) -> absl::Status {

@@ -101,9 +101,8 @@ absl::Status CheckBody(const Json& schema, const Json& body) {
       if (!body.contains(name) || body[name].is_null() || !prop.contains("type")) continue;
       std::string type = prop["type"].get<std::string>();
       if (!TypeMatches(type, body[name]))
-        return absl::InvalidArgumentError(absl::StrCat("field '", name, "': expected ",
-                                                       JsonTypeOf(type), ", got ",
-                                                       JsonTypeName(body[name])));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "field '", name, "': expected ", JsonTypeOf(type), ", got ", JsonTypeName(body[name])));
     }
   }
   return absl::OkStatus();
@@ -112,9 +111,9 @@ absl::Status CheckBody(const Json& schema, const Json& body) {
 void SetRateHeaders(httplib::Response& res, const RateLimitDecision& d) {
   res.set_header("X-RateLimit-Limit", std::to_string(d.limit));
   res.set_header("X-RateLimit-Remaining", std::to_string(d.remaining));
-  res.set_header("X-RateLimit-Reset",
-                 std::to_string(static_cast<int64_t>(
-                     std::ceil(absl::ToDoubleSeconds(d.reset_after)))));
+  res.set_header(
+      "X-RateLimit-Reset",
+      std::to_string(static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(d.reset_after)))));
 }
 
 }  // namespace
@@ -136,10 +135,9 @@ struct HttpServer::State {
   absl::StatusOr<Caller> Authenticate(const httplib::Request& req);
   // Counts the request against `cls` for `key`; false (and a 429 written)
   // if it is over the limit.
-  bool Limit(absl::string_view cls, const std::string& key, httplib::Response& res,
-             bool headers);
-  void Serve(const Route& route, const std::vector<std::string>& names,
-             const httplib::Request& req, httplib::Response& res);
+  bool Limit(absl::string_view cls, const std::string& key, httplib::Response& res, bool headers);
+  void Serve(const Route& route, const std::vector<std::string>& names, const httplib::Request& req,
+             httplib::Response& res);
 };
 
 absl::StatusOr<Caller> HttpServer::State::Authenticate(const httplib::Request& req) {
@@ -168,15 +166,15 @@ absl::StatusOr<Caller> HttpServer::State::Authenticate(const httplib::Request& r
     c.roles = p.user->roles;
     c.user = std::move(p.user);
   } else {
-    c.subject = absl::StrCat("service:", p.claims.client_id.empty() ? p.claims.subject
-                                                                    : p.claims.client_id);
+    c.subject = absl::StrCat("service:",
+                             p.claims.client_id.empty() ? p.claims.subject : p.claims.client_id);
     c.roles = p.claims.roles;
   }
   return c;
 }
 
-bool HttpServer::State::Limit(absl::string_view cls, const std::string& key,
-                              httplib::Response& res, bool headers) {
+bool HttpServer::State::Limit(absl::string_view cls, const std::string& key, httplib::Response& res,
+                              bool headers) {
   if (!rate_limited) return true;
   auto d = kernel->rate_limiter()->Decide(cls, key.size() > 256 ? key.substr(0, 256) : key);
   if (!d.ok()) {
@@ -186,18 +184,24 @@ bool HttpServer::State::Limit(absl::string_view cls, const std::string& key,
   }
   if (headers || !d->allowed) SetRateHeaders(res, *d);
   if (d->allowed) return true;
-  int64_t retry = std::max<int64_t>(1, static_cast<int64_t>(
-                                           std::ceil(absl::ToDoubleSeconds(d->retry_after))));
+  int64_t retry =
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(d->retry_after))));
   res.set_header("Retry-After", std::to_string(retry));
-  SendError(res, absl::ResourceExhaustedError(absl::StrCat(
-                     "rate limit '", cls, "' exceeded; retry after ", retry, " s")));
+  SendError(res, absl::ResourceExhaustedError(
+                     absl::StrCat("rate limit '", cls, "' exceeded; retry after ", retry, " s")));
   return false;
 }
 
 void HttpServer::State::Serve(const Route& route, const std::vector<std::string>& names,
                               const httplib::Request& req, httplib::Response& res) {
   t_scratch.route = &route;
-  Call call{req, res, route, {}, Json(), std::nullopt, res.get_header_value("X-Request-Id"),
+  Call call{req,
+            res,
+            route,
+            {},
+            Json(),
+            std::nullopt,
+            res.get_header_value("X-Request-Id"),
             req.remote_addr};
   for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i)
     call.params[names[i]] = req.matches[i + 1].str();
@@ -300,19 +304,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   if (s->rate_limited) ko.rate_limits = options.rate_limits;
   KOS_ASSIGN_OR_RETURN(s->kernel, Kernel::Open(ko));
   s->api.kernel = s->kernel.get();
-  s->access_log = std::make_unique<Logger>(
-      s->kernel->telemetry()->logger(LogStream::kSystem, "http.access"));
+  s->access_log =
+      std::make_unique<Logger>(s->kernel->telemetry()->logger(LogStream::kSystem, "http.access"));
   s->log = std::make_unique<Logger>(s->kernel->telemetry()->logger(LogStream::kSystem, "http"));
   bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
   if (tls) {
     if (options.tls_cert.empty() || options.tls_key.empty())
       return absl::InvalidArgumentError("TLS needs both a certificate and a key");
-    auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(),
-                                                    options.tls_key.c_str());
+    auto ssl =
+        std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
     if (!ssl->is_valid())
-      return absl::InvalidArgumentError(absl::StrCat("cannot load TLS certificate '",
-                                                     options.tls_cert, "' or key '",
-                                                     options.tls_key, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot load TLS certificate '", options.tls_cert, "' or key '", options.tls_key, "'"));
     s->http = std::move(ssl);
   } else {
     s->http = std::make_unique<httplib::Server>();
@@ -351,8 +354,8 @@ void HttpServer::InstallRoutes() {
     res.set_header("X-Request-Id", printable ? id : NewId());
     std::string tp = req.get_header_value("traceparent");
     if (ValidTraceparent(tp)) res.set_header("traceparent", tp);
-    if (s->rate_limited && !s->Limit("global", absl::StrCat("addr:", req.remote_addr), res,
-                                     false)) {
+    if (s->rate_limited &&
+        !s->Limit("global", absl::StrCat("addr:", req.remote_addr), res, false)) {
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -416,55 +419,50 @@ void HttpServer::InstallRoutes() {
     else
       st = absl::UnknownError(absl::StrCat("HTTP ", res.status));
     std::string code = res.status == 413 ? "PAYLOAD_TOO_LARGE" : StatusCodeName(st.code());
-    res.set_content(
-        DumpJson({{"error", {{"code", code}, {"message", std::string(st.message())}}}}),
-        "application/json");
+    res.set_content(DumpJson({{"error", {{"code", code}, {"message", std::string(st.message())}}}}),
+                    "application/json");
   });
-  http.set_exception_handler(
-      [s](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const nlohmann::json::exception& e) {
-          // A body field of an unexpected type deep inside a handler: the
-          // client's mistake, not the server's.
-          res.headers.erase("Content-Type");
-          SendError(res, absl::InvalidArgumentError(
-                             absl::StrCat("invalid request body: ", e.what())));
-          return;
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        s->log->Error("http.handler_exception",
-                      {{"path", req.path}, {"method", req.method}, {"what", what}});
-        res.headers.erase("Content-Type");
-        SendError(res, absl::InternalError("internal error"));
-      });
+  http.set_exception_handler([s](const httplib::Request& req, httplib::Response& res,
+                                 std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const nlohmann::json::exception& e) {
+      // A body field of an unexpected type deep inside a handler: the
+      // client's mistake, not the server's.
+      res.headers.erase("Content-Type");
+      SendError(res, absl::InvalidArgumentError(absl::StrCat("invalid request body: ", e.what())));
+      return;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    s->log->Error("http.handler_exception",
+                  {{"path", req.path}, {"method", req.method}, {"what", what}});
+    res.headers.erase("Content-Type");
+    SendError(res, absl::InternalError("internal error"));
+  });
   http.set_logger([s](const httplib::Request& req, const httplib::Response& res) {
     MetricsRegistry* m = s->kernel->telemetry()->metrics();
     std::string route = t_scratch.route ? t_scratch.route->path : "unmatched";
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                   t_scratch.start)
-                         .count();
-    auto c = m->GetCounter("kos_http_requests_total", "HTTP requests by route, method and status.",
-                           {{"route", route}, {"method", req.method},
-                            {"code", std::to_string(res.status)}});
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_scratch.start).count();
+    auto c = m->GetCounter(
+        "kos_http_requests_total", "HTTP requests by route, method and status.",
+        {{"route", route}, {"method", req.method}, {"code", std::to_string(res.status)}});
     if (c.ok()) (*c)->Increment();
-    auto h = m->GetHistogram("kos_http_request_duration_seconds",
-                             "HTTP request latency by route.",
+    auto h = m->GetHistogram("kos_http_request_duration_seconds", "HTTP request latency by route.",
                              {{"route", route}, {"method", req.method}});
     if (h.ok()) (*h)->Observe(seconds);
-    s->access_log->Info("http.access",
-                        {{"method", req.method},
-                         {"path", req.path},
-                         {"route", route},
-                         {"status", res.status},
-                         {"duration_ms", seconds * 1000},
-                         {"request_id", res.get_header_value("X-Request-Id")},
-                         {"traceparent", res.get_header_value("traceparent")},
-                         {"subject", t_scratch.subject},
-                         {"remote", req.remote_addr}});
+    s->access_log->Info("http.access", {{"method", req.method},
+                                        {"path", req.path},
+                                        {"route", route},
+                                        {"status", res.status},
+                                        {"duration_ms", seconds * 1000},
+                                        {"request_id", res.get_header_value("X-Request-Id")},
+                                        {"traceparent", res.get_header_value("traceparent")},
+                                        {"subject", t_scratch.subject},
+                                        {"remote", req.remote_addr}});
   });
 }
 

@@ -24,9 +24,12 @@ absl::StatusOr<std::string> RequiredString(const Json& in, const char* field) {
 }
 
 Json HitToJson(const SearchHit& h) {
-  return {{"id", h.record.id},         {"text", h.record.text},
-          {"metadata", h.record.metadata}, {"importance", h.record.importance},
-          {"score", h.score},          {"similarity", h.similarity}};
+  return {{"id", h.record.id},
+          {"text", h.record.text},
+          {"metadata", h.record.metadata},
+          {"importance", h.record.importance},
+          {"score", h.score},
+          {"similarity", h.similarity}};
 }
 
 class MemoryHandler {
@@ -37,7 +40,7 @@ class MemoryHandler {
   absl::StatusOr<Json> operator()(TaskContext& ctx) const {
     const Json& in = ctx.input();
     if (!in.is_object()) return Bad("(input)", "expected an object");
-    static const std::set<std::string> kKeys = {"op",     "namespace", "text",      "k",
+    static const std::set<std::string> kKeys = {"op",     "namespace", "text",       "k",
                                                 "filter", "metadata",  "importance", "id"};
     for (auto it = in.begin(); it != in.end(); ++it) {
       if (!kKeys.count(it.key())) return Bad(it.key(), "unknown field");
@@ -47,7 +50,8 @@ class MemoryHandler {
     KOS_RETURN_IF_ERROR(ValidateNamespaceName(ns));
     const bool write = op == "add";
     if (!write && op != "search" && op != "recall") {
-      return Bad("op", absl::StrCat("expected add, search or recall, got '", op.substr(0, 32), "'"));
+      return Bad("op",
+                 absl::StrCat("expected add, search or recall, got '", op.substr(0, 32), "'"));
     }
     // The same resource names Memory::As() checks, so one policy serves both.
     KOS_RETURN_IF_ERROR(ctx.Authorize(absl::StrCat("memory:ns/", ns), write ? "write" : "read"));

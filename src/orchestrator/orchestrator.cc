@@ -480,7 +480,8 @@ class Orchestrator::Impl {
         ops.reserve(batch.size());
         for (Runtime* rt : batch) {
           rt->dirty = false;
-          ops.push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
+          ops.push_back(
+              WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
         }
       }
       absl::Status s = CommitBatch(inserts, &ops);

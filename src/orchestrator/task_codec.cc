@@ -283,8 +283,9 @@ std::string EncodeTaskRecord(const TaskRecord& r, absl::string_view fixed) {
   Str(&out, "error_code", t.error_code);
   Str(&out, "reviewer", t.reviewer);
   absl::StrAppend(&out, ",\"updated_ms\":", absl::ToUnixMillis(t.updated),
-                  ",\"started_ms\":", MsOrZero(t.started), ",\"finished_ms\":", MsOrZero(t.finished),
-                  ",\"ready_ms\":", MsOrZero(r.ready_at), ",\"log_seq\":", r.log_seq, "}");
+                  ",\"started_ms\":", MsOrZero(t.started),
+                  ",\"finished_ms\":", MsOrZero(t.finished), ",\"ready_ms\":", MsOrZero(r.ready_at),
+                  ",\"log_seq\":", r.log_seq, "}");
   return out;
 }
 

@@ -1,13 +1,12 @@
 // The gRPC server in process on a free port, over a Kernel built from a copy
 // of deploy/config: authentication, RBAC, rate limits, streaming and health.
-#include "grpc/server.h"
-
 #include <filesystem>
 #include <future>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "grpc/server.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -283,10 +282,9 @@ TEST_F(GrpcServerTest, MemoryAddAndFilteredSearch) {
     grpc::Status st = mem->CreateNamespace(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-  const std::pair<const char*, const char*> records[] = {
-      {"the cat sat on the mat", "note"},
-      {"cats like warm places", "note"},
-      {"quarterly revenue grew", "report"}};
+  const std::pair<const char*, const char*> records[] = {{"the cat sat on the mat", "note"},
+                                                         {"cats like warm places", "note"},
+                                                         {"quarterly revenue grew", "report"}};
   for (const auto& [text, kind] : records) {
     grpc::ClientContext ctx;
     Bearer(&ctx, token);

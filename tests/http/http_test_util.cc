@@ -9,8 +9,7 @@ namespace kos::server::testing {
 namespace fs = std::filesystem;
 
 void CopyDeployConfig(const std::string& dir) {
-  fs::copy(kos::testing::SourcePath("deploy/config"), dir + "/config",
-           fs::copy_options::recursive);
+  fs::copy(kos::testing::SourcePath("deploy/config"), dir + "/config", fs::copy_options::recursive);
 }
 
 ServerOptions TestOptions(const std::string& dir) {
@@ -88,9 +87,8 @@ Reply JsonClient::Call(const std::string& method, const std::string& path, const
   return Reply{};
 }
 
-Reply JsonClient::Raw(const std::string& method, const std::string& path,
-                      const std::string& body, const std::string& content_type,
-                      const std::string& token) {
+Reply JsonClient::Raw(const std::string& method, const std::string& path, const std::string& body,
+                      const std::string& content_type, const std::string& token) {
   httplib::Headers h;
   if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
   if (method == "PUT") return ToReply(cli_.Put(path, h, body, content_type.c_str()));

@@ -119,7 +119,8 @@ TEST_F(HttpApiTest, HealthReadyMetricsAndUnknownRoute) {
 
 TEST_F(HttpApiTest, RequestIdAndTraceparentAreEchoed) {
   std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  Reply r = cli_->Call("GET", "/health", nullptr, "", {{"X-Request-Id", "req-123"}, {"traceparent", tp}});
+  Reply r =
+      cli_->Call("GET", "/health", nullptr, "", {{"X-Request-Id", "req-123"}, {"traceparent", tp}});
   EXPECT_EQ(r.Header("X-Request-Id"), "req-123");
   EXPECT_EQ(r.Header("traceparent"), tp);
   Reply bad = cli_->Call("GET", "/health", nullptr, "", {{"traceparent", "garbage"}});
@@ -235,11 +236,12 @@ TEST_F(HttpApiTest, BadBodies) {
   ExpectError(cli_->Call("POST", "/api/v1/memory/recall",
                          {{"namespace", "shared/x"}, {"text", "t"}, {"mmr", "yes"}}, admin),
               400, "INVALID_ARGUMENT");
-  Reply big = cli_->Raw("PUT", "/api/v1/vault/kv/big",
-                        std::string(2 << 20, 'x'), "application/json", admin);
+  Reply big = cli_->Raw("PUT", "/api/v1/vault/kv/big", std::string(2 << 20, 'x'),
+                        "application/json", admin);
   EXPECT_EQ(big.status, 413) << big.text.substr(0, 200);
   EXPECT_TRUE(big.body.contains("error")) << big.text.substr(0, 200);
-  ExpectError(cli_->Call("GET", "/api/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV", nullptr, admin), 404, "NOT_FOUND");
+  ExpectError(cli_->Call("GET", "/api/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV", nullptr, admin), 404,
+              "NOT_FOUND");
   ExpectError(cli_->Call("GET", "/api/v1/tasks?limit=0", nullptr, admin), 400, "INVALID_ARGUMENT");
 }
 
@@ -247,7 +249,8 @@ TEST_F(HttpApiTest, ExecuteAgentAndReadLogsIncludingSse) {
   std::string alice = UserToken();
   ExpectError(cli_->Call("POST", "/api/v1/agents/kPlanner/execute", {{"input", {{"q", 1}}}}, alice),
               403, "PERMISSION_DENIED");
-  Reply ex = cli_->Call("POST", "/api/v1/agents/kCore/execute", {{"input", {{"q", "hello"}}}}, alice);
+  Reply ex =
+      cli_->Call("POST", "/api/v1/agents/kCore/execute", {{"input", {{"q", "hello"}}}}, alice);
   ASSERT_EQ(ex.status, 202) << ex.text;
   std::string id = ex.body["task_id"];
   Json task = WaitTask(id, alice);
@@ -317,13 +320,13 @@ TEST_F(HttpApiTest, PlanWithDependencies) {
   }
   EXPECT_EQ(last["state"], "succeeded") << last.dump();
   EXPECT_EQ(last["tasks"].size(), 2u);
-  ExpectError(cli_->Call("POST", "/api/v1/planning",
-                         {{"steps", {{{"id", "a"}, {"agent", "kCore"}, {"depends_on", {"zz"}}}}}},
-                         admin),
-              400, "INVALID_ARGUMENT");
-  ExpectError(cli_->Call("POST", "/api/v1/planning", {{"steps", {{{"agent", "kPlanner"}}}}},
-                         UserToken()),
-              403, "PERMISSION_DENIED");
+  ExpectError(
+      cli_->Call("POST", "/api/v1/planning",
+                 {{"steps", {{{"id", "a"}, {"agent", "kCore"}, {"depends_on", {"zz"}}}}}}, admin),
+      400, "INVALID_ARGUMENT");
+  ExpectError(
+      cli_->Call("POST", "/api/v1/planning", {{"steps", {{{"agent", "kPlanner"}}}}}, UserToken()),
+      403, "PERMISSION_DENIED");
 }
 
 TEST_F(HttpApiTest, MemoryAddSearchAndPermissions) {
@@ -331,8 +334,8 @@ TEST_F(HttpApiTest, MemoryAddSearchAndPermissions) {
   Reply ns = cli_->Call("POST", "/api/v1/memory/namespaces", {{"name", "shared/notes"}}, admin);
   ASSERT_EQ(ns.status, 201) << ns.text;
   const std::string base = "/api/v1/memory/namespaces/shared%2Fnotes/records";
-  for (const char* t : {"the cat sat on the mat", "stock prices fell sharply today",
-                        "a recipe for tomato soup"}) {
+  for (const char* t :
+       {"the cat sat on the mat", "stock prices fell sharply today", "a recipe for tomato soup"}) {
     Reply a = cli_->Call("POST", base, {{"text", t}, {"metadata", {{"kind", "note"}}}}, admin);
     ASSERT_EQ(a.status, 201) << a.text;
   }
@@ -376,9 +379,9 @@ TEST_F(HttpApiTest, PromptSaveRenderHistory) {
                          {{"variables", {{"name", "Ann"}}}, {"label", "production"}}, alice);
   ASSERT_EQ(out.status, 200) << out.text;
   EXPECT_EQ(out.body["text"], "Hello Ann!");
-  ExpectError(cli_->Call("POST", "/api/v1/prompts/greet/render", {{"variables", Json::object()}},
-                         alice),
-              400, "INVALID_ARGUMENT");
+  ExpectError(
+      cli_->Call("POST", "/api/v1/prompts/greet/render", {{"variables", Json::object()}}, alice),
+      400, "INVALID_ARGUMENT");
   ExpectError(cli_->Call("PUT", "/api/v1/prompts/greet", {{"text", "x"}}, alice), 403,
               "PERMISSION_DENIED");
   Reply hist = cli_->Call("GET", "/api/v1/prompts/greet/history", nullptr, admin);
@@ -396,8 +399,9 @@ TEST_F(HttpApiTest, VaultKvAndTransit) {
   Reply get = cli_->Call("GET", "/api/v1/vault/kv/team/openai", nullptr, admin);
   ASSERT_EQ(get.status, 200);
   EXPECT_EQ(get.body["value"], "sk-123");
-  ExpectError(cli_->Call("PUT", "/api/v1/vault/kv/team/openai", {{"value", "v"}, {"cas", 0}}, admin),
-              412, "FAILED_PRECONDITION");
+  ExpectError(
+      cli_->Call("PUT", "/api/v1/vault/kv/team/openai", {{"value", "v"}, {"cas", 0}}, admin), 412,
+      "FAILED_PRECONDITION");
   EXPECT_EQ(cli_->Call("DELETE", "/api/v1/vault/kv/team/openai", nullptr, admin).status, 200);
   ExpectError(cli_->Call("GET", "/api/v1/vault/kv/team/openai", nullptr, admin), 404, "NOT_FOUND");
   Reply enc = cli_->Call("POST", "/api/v1/vault/transit/orders/encrypt",
@@ -422,8 +426,8 @@ TEST_F(HttpApiTest, ArtifactUploadDownloadSignedUrl) {
   ASSERT_EQ(up.status, 201) << up.text;
   std::string id = up.body["id"];
   EXPECT_EQ(up.body["size"], content.size());
-  auto down = cli_->http().Get(("/api/v1/artifacts/" + id).c_str(),
-                               {{"Authorization", "Bearer " + alice}});
+  auto down =
+      cli_->http().Get(("/api/v1/artifacts/" + id).c_str(), {{"Authorization", "Bearer " + alice}});
   ASSERT_TRUE(down);
   EXPECT_EQ(down->status, 200);
   EXPECT_EQ(down->body, content);
@@ -439,8 +443,8 @@ TEST_F(HttpApiTest, ArtifactUploadDownloadSignedUrl) {
 
   // Another user's artifact is not hers; the admin may read it.
   std::string admin = AdminToken();
-  Reply theirs = cli_->Raw("POST", "/api/v1/artifacts?name=a.bin", "xyz", "application/octet-stream",
-                           admin);
+  Reply theirs =
+      cli_->Raw("POST", "/api/v1/artifacts?name=a.bin", "xyz", "application/octet-stream", admin);
   ASSERT_EQ(theirs.status, 201);
   ExpectError(cli_->Call("GET", "/api/v1/artifacts/" + theirs.body["id"].get<std::string>(),
                          nullptr, alice),
@@ -462,8 +466,8 @@ TEST_F(HttpApiTest, AuditVerifyAndLogs) {
   bool seen = false;
   for (const auto& e : q.body["entries"]) seen = seen || e["resource"] == "kv/audit/probe";
   EXPECT_TRUE(seen);
-  Reply logs = cli_->Call("GET", "/api/v1/logs?stream=system&component=http.access&limit=5",
-                          nullptr, admin);
+  Reply logs =
+      cli_->Call("GET", "/api/v1/logs?stream=system&component=http.access&limit=5", nullptr, admin);
   ASSERT_EQ(logs.status, 200) << logs.text;
   EXPECT_GE(logs.body["records"].size(), 1u);
 }
@@ -486,9 +490,8 @@ TEST_F(HttpApiTest, OAuthTokenEndpointAndApiKeys) {
   Reply v = cli_->Call("GET", "/api/v1/auth/validate", nullptr, (*tok)["access_token"]);
   ASSERT_EQ(v.status, 200) << v.text;
   EXPECT_EQ(v.body["subject"], "service:ci-bot");
-  httplib::Params wrong = {{"grant_type", "client_credentials"},
-                           {"client_id", "ci-bot"},
-                           {"client_secret", "wrong"}};
+  httplib::Params wrong = {
+      {"grant_type", "client_credentials"}, {"client_id", "ci-bot"}, {"client_secret", "wrong"}};
   auto bad = cli_->http().Post("/api/v1/auth/token", wrong);
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 401);

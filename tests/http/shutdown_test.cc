@@ -26,15 +26,23 @@ class Child {
     int fds[2];
     if (pipe(fds) != 0) return;
     std::vector<std::string> args = {KOS_SERVER_BINARY,
-                                     "--host", "127.0.0.1",
-                                     "--port", "0",
-                                     "--threads", "8",
-                                     "--data", dir + "/data",
-                                     "--config", dir + "/config",
-                                     "--logs", dir + "/logs",
-                                     "--admin-password-file", dir + "/admin.password",
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--threads",
+                                     "8",
+                                     "--data",
+                                     dir + "/data",
+                                     "--config",
+                                     dir + "/config",
+                                     "--logs",
+                                     dir + "/logs",
+                                     "--admin-password-file",
+                                     dir + "/admin.password",
                                      "--no-rate-limits",
-                                     "--shutdown-grace", "5"};
+                                     "--shutdown-grace",
+                                     "5"};
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 1);
@@ -120,8 +128,7 @@ TEST(HttpShutdownTest, SigtermMidLoadKeepsEveryAcknowledgedWrite) {
         for (int n = 0; n < 100000 && failures < 3; ++n) {
           std::string path = absl::StrCat("load/w", w, "/n", n);
           std::string value = absl::StrCat("value-", w, "-", n);
-          testing::Reply r =
-              cli.Call("PUT", "/api/v1/vault/kv/" + path, {{"value", value}}, token);
+          testing::Reply r = cli.Call("PUT", "/api/v1/vault/kv/" + path, {{"value", value}}, token);
           if (r.status >= 200 && r.status < 300) {
             std::lock_guard<std::mutex> lock(mu);
             acked[path] = value;

@@ -71,9 +71,11 @@ class OrchestratorDurabilityTest : public ::testing::Test {
 TEST_F(OrchestratorDurabilityTest, WaitReturnsOnlyStoredStatesWithoutWaitingForTheWindow) {
   options_.persist_interval = absl::Hours(1);  // only a waiter can make the writer commit
   auto orch = Orchestrator::Open(options_).value();
-  ASSERT_TRUE(orch->RegisterHandler("kExecutor", [](TaskContext& ctx) -> absl::StatusOr<Json> {
-                    return Json{{"attempt", ctx.attempt()}};
-                  }).ok());
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      return Json{{"attempt", ctx.attempt()}};
+                                    })
+                  .ok());
   for (int i = 0; i < 50; ++i) {
     auto id = orch->Submit(signing_.Sign("kExecutor"));
     ASSERT_TRUE(id.ok()) << id.status();
@@ -90,10 +92,12 @@ TEST_F(OrchestratorDurabilityTest, FailedBatchesAreWrittenAgain) {
   options_.poll_interval = absl::Milliseconds(1);
   auto orch = Orchestrator::Open(options_).value();
   absl::Notification release;
-  ASSERT_TRUE(orch->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                    release.WaitForNotification();
-                    return Json::object();
-                  }).ok());
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      release.WaitForNotification();
+                                      return Json::object();
+                                    })
+                  .ok());
   auto id = orch->Submit(signing_.Sign("kExecutor")).value();
   store_.fail_updates = 3;
   release.Notify();
@@ -113,10 +117,12 @@ TEST_F(OrchestratorDurabilityTest, FailingInterruptedTasksStoresRunningBeforeThe
   options_.persist_interval = absl::Hours(1);
   auto orch = Orchestrator::Open(options_).value();
   std::atomic<int> not_stored{0};
-  ASSERT_TRUE(orch->RegisterHandler("kExecutor", [&](TaskContext& ctx) -> absl::StatusOr<Json> {
-                    if (StoredState(ctx.task_id()) != "running") ++not_stored;
-                    return Json::object();
-                  }).ok());
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      if (StoredState(ctx.task_id()) != "running") ++not_stored;
+                                      return Json::object();
+                                    })
+                  .ok());
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) ids.push_back(orch->Submit(signing_.Sign("kExecutor")).value());
   for (const std::string& id : ids) {
@@ -129,10 +135,12 @@ TEST_F(OrchestratorDurabilityTest, ShutdownStoresEveryTransition) {
   options_.persist_interval = absl::Hours(1);
   auto orch = Orchestrator::Open(options_).value();
   std::atomic<int> ran{0};
-  ASSERT_TRUE(orch->RegisterHandler("kExecutor", [&](TaskContext&) -> absl::StatusOr<Json> {
-                    ++ran;
-                    return Json::object();
-                  }).ok());
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++ran;
+                                      return Json::object();
+                                    })
+                  .ok());
   std::vector<std::string> plan;
   for (int i = 0; i < 100; ++i) plan.push_back(signing_.Sign("kExecutor"));
   std::string plan_id = orch->SubmitPlan(plan).value();

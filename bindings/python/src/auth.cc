@@ -1,10 +1,9 @@
 // kos.Authenticator (users, login, tokens) and kos.AccessController (RBAC).
-#include "kos/authenticator.h"
-
 #include <vector>
 
 #include "common.h"
 #include "handles.h"
+#include "kos/authenticator.h"
 #include "kos/crypto.h"
 #include "kos/ephemeral.h"
 #include "kos/rbac.h"
@@ -106,8 +105,8 @@ void BindAuth(py::module_& m) {
       "Users (Argon2id), login/refresh/logout and EdDSA JWT access tokens, on one Store, with "
       "sessions in an Ephemeral ('memory:' or 'redis://...'). Thread-safe; calls release the "
       "GIL (password hashing is deliberately slow).");
-  cls.def(py::init([](const PyStore& store, const std::string& issuer,
-                      const std::string& audience, const std::string& ephemeral_uri,
+  cls.def(py::init([](const PyStore& store, const std::string& issuer, const std::string& audience,
+                      const std::string& ephemeral_uri,
                       std::optional<std::string> key_encryption_key, bool fast_hashing,
                       double session_timeout, double token_lifetime, size_t min_password_length,
                       std::optional<PyClock> clock) {
@@ -240,8 +239,7 @@ void BindAuth(py::module_& m) {
             return TokenSetToDict(
                 Unwrap(NoGil([&] { return box->auth->Login(username, password, address, lo); })));
           },
-          py::arg("username"), py::arg("password"), py::arg("address") = "",
-          py::arg("scope") = "",
+          py::arg("username"), py::arg("password"), py::arg("address") = "", py::arg("scope") = "",
           "Returns a dict with access_token, refresh_token, expires_in, session_id, subject. "
           "UnauthenticatedError('invalid credentials') for any bad username/password.")
       .def(
@@ -272,8 +270,7 @@ void BindAuth(py::module_& m) {
           },
           py::arg("access_token"))
       .def(
-          "jwks",
-          [](const PyAuthenticator& self) { return FromJson(self.get()->keyring->Jwks()); },
+          "jwks", [](const PyAuthenticator& self) { return FromJson(self.get()->keyring->Jwks()); },
           "The RFC 7517 JWK Set that verifies access tokens (e.g. with PyJWT).")
       .def("rotate_signing_key", [](const PyAuthenticator& self) {
         auto box = self.get();

@@ -63,8 +63,7 @@ void RegisterErrors(py::module_& m) {
     std::string qualified = absl::StrCat("kos._core.", e.name);
     PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), e.doc, g_base_error, nullptr);
     Py_INCREF(cls);
-    PyObject_SetAttrString(cls, "code",
-                           py::str(absl::StatusCodeToString(e.code)).ptr());
+    PyObject_SetAttrString(cls, "code", py::str(absl::StatusCodeToString(e.code)).ptr());
     PyObject_SetAttrString(cls, "numeric_code", py::int_(static_cast<int>(e.code)).ptr());
     g_error_by_code[static_cast<int>(e.code)] = cls;
     m.add_object(e.name, py::handle(cls));
@@ -73,8 +72,8 @@ void RegisterErrors(py::module_& m) {
 
 void ThrowStatus(const absl::Status& status) {
   int code = static_cast<int>(status.code());
-  PyObject* cls = (code > 0 && code < 32 && g_error_by_code[code]) ? g_error_by_code[code]
-                                                                      : g_base_error;
+  PyObject* cls =
+      (code > 0 && code < 32 && g_error_by_code[code]) ? g_error_by_code[code] : g_base_error;
   PyErr_SetString(cls, std::string(status.message()).c_str());
   throw py::error_already_set();
 }
@@ -91,8 +90,7 @@ absl::Status StatusFromPython(const py::error_already_set& e) {
     if (code <= 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
     return absl::Status(static_cast<absl::StatusCode>(code), message);
   }
-  if (e.matches(PyExc_ValueError) || e.matches(PyExc_TypeError) ||
-      e.matches(PyExc_KeyError)) {
+  if (e.matches(PyExc_ValueError) || e.matches(PyExc_TypeError) || e.matches(PyExc_KeyError)) {
     return absl::InvalidArgumentError(absl::StrCat(type, ": ", message));
   }
   if (e.matches(PyExc_TimeoutError)) {
@@ -136,9 +134,8 @@ kos::Json ToJson(py::handle obj) {
     for (auto item : py::reinterpret_borrow<py::sequence>(obj)) out.push_back(ToJson(item));
     return out;
   }
-  throw py::type_error(absl::StrCat("cannot convert ",
-                                    std::string(py::str(obj.get_type().attr("__name__"))),
-                                    " to JSON"));
+  throw py::type_error(absl::StrCat(
+      "cannot convert ", std::string(py::str(obj.get_type().attr("__name__"))), " to JSON"));
 }
 
 py::object FromJson(const kos::Json& j) {
@@ -204,8 +201,12 @@ void BindCommon(py::module_& m) {
   py::class_<PyClock>(m, "Clock",
                       "A time source. Clock.real() is the wall clock; Clock.fake() only moves "
                       "when advanced, for testing TTLs without sleeping. Thread-safe.")
-      .def_static("real", [] { return PyClock{ClockOrReal(std::nullopt), nullptr}; },
-                  "The wall clock.")
+      .def_static(
+          "real",
+          [] {
+            return PyClock{ClockOrReal(std::nullopt), nullptr};
+          },
+          "The wall clock.")
       .def_static(
           "fake",
           [](double start) {
@@ -217,8 +218,12 @@ void BindCommon(py::module_& m) {
           },
           py::arg("start") = 1700000000.0,
           "A clock that starts at `start` (Unix seconds) and moves only with advance()/set().")
-      .def("now", [](const PyClock& c) { return absl::ToDoubleSeconds(c.clock->Now() - absl::UnixEpoch()); },
-           "Current time in Unix seconds.")
+      .def(
+          "now",
+          [](const PyClock& c) {
+            return absl::ToDoubleSeconds(c.clock->Now() - absl::UnixEpoch());
+          },
+          "Current time in Unix seconds.")
       .def_property_readonly("is_fake", [](const PyClock& c) { return c.fake != nullptr; })
       .def(
           "advance",

@@ -101,12 +101,15 @@ using PyStore = Handle<StoreBox>;
 template <typename Class>
 void BindContextManager(Class& cls) {
   using T = typename Class::type;
-  cls.def("close", [](T& self) {
-       auto box = std::move(self.box);
-       // The destructor may wait for C++ threads that need the GIL.
-       py::gil_scoped_release release;
-       box.reset();
-     }, "Releases the native object. Further calls raise FailedPreconditionError.")
+  cls.def(
+         "close",
+         [](T& self) {
+           auto box = std::move(self.box);
+           // The destructor may wait for C++ threads that need the GIL.
+           py::gil_scoped_release release;
+           box.reset();
+         },
+         "Releases the native object. Further calls raise FailedPreconditionError.")
       .def_property_readonly("closed", [](const T& self) { return !self.box; })
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](T& self, py::object, py::object, py::object) {

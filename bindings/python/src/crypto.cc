@@ -11,8 +11,10 @@ namespace kos_py {
 void BindCrypto(py::module_& m) {
   py::class_<kos::Ed25519KeyPair, std::shared_ptr<kos::Ed25519KeyPair>>(
       m, "Ed25519KeyPair", "An Ed25519 signing key and its public key. Immutable; thread-safe.")
-      .def_static("generate", [] { return std::make_shared<kos::Ed25519KeyPair>(kos::Ed25519KeyPair::Generate()); },
-                  "A fresh key pair from the operating system CSPRNG.")
+      .def_static(
+          "generate",
+          [] { return std::make_shared<kos::Ed25519KeyPair>(kos::Ed25519KeyPair::Generate()); },
+          "A fresh key pair from the operating system CSPRNG.")
       .def_static(
           "from_seed",
           [](const std::string& seed) {
@@ -20,17 +22,18 @@ void BindCrypto(py::module_& m) {
                 Unwrap(kos::Ed25519KeyPair::FromSeed(seed)));
           },
           py::arg("seed"), "The key pair of a 32-byte RFC 8032 private key.")
-      .def_property_readonly("public_key",
-                             [](const kos::Ed25519KeyPair& k) { return py::bytes(k.public_key()); },
-                             "32 raw bytes.")
+      .def_property_readonly(
+          "public_key", [](const kos::Ed25519KeyPair& k) { return py::bytes(k.public_key()); },
+          "32 raw bytes.")
       .def_property_readonly("public_key_b64", &kos::Ed25519KeyPair::PublicKeyBase64Url,
                              "The public key as base64url without padding (a JWK 'x').")
-      .def("export_seed",
-           [](const kos::Ed25519KeyPair& k) {
-             kos::SecretBytes s = k.ExportSeed();
-             return py::bytes(reinterpret_cast<const char*>(s.data()), s.size());
-           },
-           "The 32-byte seed: everything needed to rebuild the pair. Handle with care.")
+      .def(
+          "export_seed",
+          [](const kos::Ed25519KeyPair& k) {
+            kos::SecretBytes s = k.ExportSeed();
+            return py::bytes(reinterpret_cast<const char*>(s.data()), s.size());
+          },
+          "The 32-byte seed: everything needed to rebuild the pair. Handle with care.")
       .def(
           "sign",
           [](const kos::Ed25519KeyPair& k, const std::string& message) {
@@ -49,8 +52,9 @@ void BindCrypto(py::module_& m) {
       py::arg("public_key"), py::arg("message"), py::arg("signature"),
       "Returns None if `signature` is valid; UnauthenticatedError if not, InvalidArgumentError "
       "for a key or signature of the wrong size.");
-  m.def("sha256", [](const std::string& data) { return py::bytes(kos::Sha256(data)); },
-        py::arg("data"));
+  m.def(
+      "sha256", [](const std::string& data) { return py::bytes(kos::Sha256(data)); },
+      py::arg("data"));
   m.def(
       "blake2b",
       [](const std::string& data, size_t size, const std::string& key) {
@@ -63,10 +67,12 @@ void BindCrypto(py::module_& m) {
         return py::bytes(kos::HmacSha256(key, message));
       },
       py::arg("key"), py::arg("message"));
-  m.def("random_bytes", [](size_t n) { return py::bytes(kos::RandomBytes(n)); }, py::arg("size"),
-        "Bytes from the operating system CSPRNG.");
-  m.def("base64url_encode", [](const std::string& b) { return kos::Base64UrlEncode(b); },
-        py::arg("data"), "RFC 4648 base64url without padding.");
+  m.def(
+      "random_bytes", [](size_t n) { return py::bytes(kos::RandomBytes(n)); }, py::arg("size"),
+      "Bytes from the operating system CSPRNG.");
+  m.def(
+      "base64url_encode", [](const std::string& b) { return kos::Base64UrlEncode(b); },
+      py::arg("data"), "RFC 4648 base64url without padding.");
   m.def(
       "base64url_decode",
       [](const std::string& text) { return py::bytes(Unwrap(kos::Base64UrlDecode(text))); },
@@ -161,11 +167,13 @@ void BindSignedTask(py::module_& m) {
   py::class_<kos::SignedEnvelope>(m, "SignedEnvelope",
                                   "A signed task: `text` is the canonical envelope JSON to send.")
       .def_readonly("text", &kos::SignedEnvelope::text)
-      .def_property_readonly("task", [](const kos::SignedEnvelope& e) { return SignedTaskToDict(e.task); })
+      .def_property_readonly("task",
+                             [](const kos::SignedEnvelope& e) { return SignedTaskToDict(e.task); })
       .def_property_readonly("task_id", [](const kos::SignedEnvelope& e) { return e.task.task_id; })
       .def("__str__", [](const kos::SignedEnvelope& e) { return e.text; })
       .def("__repr__", [](const kos::SignedEnvelope& e) {
-        return "SignedEnvelope(task_id='" + e.task.task_id + "', audience='" + e.task.audience + "')";
+        return "SignedEnvelope(task_id='" + e.task.task_id + "', audience='" + e.task.audience +
+               "')";
       });
 
   py::class_<PyTaskSigner> signer(m, "TaskSigner",

@@ -45,9 +45,9 @@ class PyEmbedder : public kos::Embedder {
       }
       if (a.ndim() != 2 || static_cast<size_t>(a.shape(0)) != texts.size() ||
           a.shape(1) != dimension_) {
-        return absl::InvalidArgumentError(
-            "embedder returned an array of the wrong shape (want (" +
-            std::to_string(texts.size()) + ", " + std::to_string(dimension_) + "))");
+        return absl::InvalidArgumentError("embedder returned an array of the wrong shape (want (" +
+                                          std::to_string(texts.size()) + ", " +
+                                          std::to_string(dimension_) + "))");
       }
       std::vector<std::vector<float>> vectors(texts.size());
       const float* p = a.data();
@@ -112,8 +112,8 @@ PyMemoryRecord ToPy(kos::MemoryRecord&& r) {
   out.id = std::move(r.id);
   out.text = std::move(r.text);
   out.metadata = FromJson(r.metadata);
-  out.embedding = r.embedding.empty() ? py::object(py::none())
-                                      : py::object(VectorTo(std::move(r.embedding)));
+  out.embedding =
+      r.embedding.empty() ? py::object(py::none()) : py::object(VectorTo(std::move(r.embedding)));
   out.created = absl::ToDoubleSeconds(r.created - absl::UnixEpoch());
   out.accessed = absl::ToDoubleSeconds(r.accessed - absl::UnixEpoch());
   out.importance = r.importance;
@@ -172,8 +172,8 @@ const char* PyIndexName(kos::IndexKind k) {
 }
 
 kos::SearchRequest MakeRequest(const std::string& ns, const std::optional<FloatArray>& vector,
-                               const std::string& text, size_t k, py::object filter,
-                               int ef_search, bool include_embeddings) {
+                               const std::string& text, size_t k, py::object filter, int ef_search,
+                               bool include_embeddings) {
   kos::SearchRequest r;
   r.ns = ns;
   if (vector) r.vector = VectorFrom(*vector);
@@ -240,8 +240,7 @@ void BindMemory(py::module_& m) {
             box->clock = clock ? ClockOrReal(clock) : box->store->clock;
             if (py::isinstance<py::str>(embedder)) {
               if (embedder.cast<std::string>() != "hashing") {
-                Check(absl::InvalidArgumentError(
-                    "embedder must be 'hashing', a callable or None"));
+                Check(absl::InvalidArgumentError("embedder must be 'hashing', a callable or None"));
               }
               kos::HashingEmbedderOptions eo;
               eo.dimension = dimension;
@@ -413,7 +412,8 @@ void BindMemory(py::module_& m) {
           [](const PyMemory& self, const std::string& ns, const std::string& page_token,
              size_t limit) {
             auto box = self.get();
-            kos::ListPage p = Unwrap(NoGil([&] { return box->memory->List(ns, page_token, limit); }));
+            kos::ListPage p =
+                Unwrap(NoGil([&] { return box->memory->List(ns, page_token, limit); }));
             py::list records;
             for (auto& r : p.records) records.append(ToPy(std::move(r)));
             return py::make_tuple(records, p.next_page_token);
@@ -430,8 +430,8 @@ void BindMemory(py::module_& m) {
                 MakeRequest(ns, vector, text, k, filter, ef_search, include_embeddings);
             return HitsToPy(Unwrap(NoGil([&] { return box->memory->Search(r); })));
           },
-          py::arg("ns"), py::arg("vector") = py::none(), py::arg("text") = "",
-          py::arg("k") = 10, py::arg("filter") = py::none(), py::arg("ef_search") = 0,
+          py::arg("ns"), py::arg("vector") = py::none(), py::arg("text") = "", py::arg("k") = 10,
+          py::arg("filter") = py::none(), py::arg("ef_search") = 0,
           py::arg("include_embeddings") = false,
           "Nearest records to `vector` (or to the embedding of `text`), best first, filtered "
           "by `filter` (MongoDB-style dict over metadata). Releases the GIL.")
@@ -454,10 +454,9 @@ void BindMemory(py::module_& m) {
             o.touch = touch;
             return HitsToPy(Unwrap(NoGil([&] { return box->memory->Recall(r, o); })));
           },
-          py::arg("ns"), py::arg("vector") = py::none(), py::arg("text") = "",
-          py::arg("k") = 10, py::arg("filter") = py::none(),
-          py::arg("include_embeddings") = false, py::arg("w_similarity") = 1.0,
-          py::arg("w_recency") = 1.0, py::arg("w_importance") = 1.0,
+          py::arg("ns"), py::arg("vector") = py::none(), py::arg("text") = "", py::arg("k") = 10,
+          py::arg("filter") = py::none(), py::arg("include_embeddings") = false,
+          py::arg("w_similarity") = 1.0, py::arg("w_recency") = 1.0, py::arg("w_importance") = 1.0,
           py::arg("half_life") = 86400.0, py::arg("candidate_multiplier") = 4,
           py::arg("mmr") = false, py::arg("mmr_lambda") = 0.7, py::arg("touch") = true,
           "Search rescored by similarity, recency (half-life in seconds) and importance, "
@@ -491,8 +490,8 @@ void BindMemory(py::module_& m) {
         eo.dimension = dimension;
         auto e = Unwrap(kos::HashingEmbedder::Open(eo));
         auto vs = Unwrap(NoGil([&] { return e->Embed(texts); }));
-        py::array_t<float> out({static_cast<py::ssize_t>(vs.size()),
-                                static_cast<py::ssize_t>(dimension)});
+        py::array_t<float> out(
+            {static_cast<py::ssize_t>(vs.size()), static_cast<py::ssize_t>(dimension)});
         auto w = out.mutable_unchecked<2>();
         for (size_t i = 0; i < vs.size(); ++i) {
           for (int j = 0; j < dimension; ++j) w(i, j) = vs[i][j];

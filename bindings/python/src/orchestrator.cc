@@ -41,8 +41,7 @@ struct PyTaskContext {
   kos::TaskContext* ctx = nullptr;
   kos::TaskContext& get() const {
     if (ctx == nullptr) {
-      ThrowStatus(absl::FailedPreconditionError(
-          "TaskContext used after its handler returned"));
+      ThrowStatus(absl::FailedPreconditionError("TaskContext used after its handler returned"));
     }
     return *ctx;
   }
@@ -172,9 +171,11 @@ void BindOrchestrator(py::module_& m) {
       "wait_for_cancel() may be used from the handler's own threads.")
       .def_property_readonly("task_id", [](const PyTaskContext& c) { return c.get().task_id(); })
       .def_property_readonly("agent", [](const PyTaskContext& c) { return c.get().agent(); })
-      .def_property_readonly("input", [](const PyTaskContext& c) { return FromJson(c.get().input()); })
+      .def_property_readonly("input",
+                             [](const PyTaskContext& c) { return FromJson(c.get().input()); })
       .def_property_readonly("attempt", [](const PyTaskContext& c) { return c.get().attempt(); })
-      .def_property_readonly("info", [](const PyTaskContext& c) { return TaskInfoToDict(c.get().info()); })
+      .def_property_readonly("info",
+                             [](const PyTaskContext& c) { return TaskInfoToDict(c.get().info()); })
       .def_property_readonly("dependency_outputs",
                              [](const PyTaskContext& c) {
                                py::dict d;
@@ -183,10 +184,12 @@ void BindOrchestrator(py::module_& m) {
                                }
                                return d;
                              })
-      .def_property_readonly("cancelled", [](const PyTaskContext& c) { return c.get().cancelled(); },
-                             "True once the task was cancelled, timed out or the orchestrator is "
-                             "shutting down; return promptly then.")
-      .def_property_readonly("deadline", [](const PyTaskContext& c) { return TimeToPy(c.get().deadline()); })
+      .def_property_readonly(
+          "cancelled", [](const PyTaskContext& c) { return c.get().cancelled(); },
+          "True once the task was cancelled, timed out or the orchestrator is "
+          "shutting down; return promptly then.")
+      .def_property_readonly("deadline",
+                             [](const PyTaskContext& c) { return TimeToPy(c.get().deadline()); })
       .def(
           "wait_for_cancel",
           [](const PyTaskContext& c, double timeout) {

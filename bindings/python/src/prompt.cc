@@ -134,7 +134,8 @@ void BindPrompt(py::module_& m) {
             if (messages) {
               for (auto item : *messages) {
                 py::dict d = py::reinterpret_borrow<py::dict>(item);
-                c.messages.push_back({d["role"].cast<std::string>(), d["content"].cast<std::string>()});
+                c.messages.push_back(
+                    {d["role"].cast<std::string>(), d["content"].cast<std::string>()});
               }
             }
             if (variables) {

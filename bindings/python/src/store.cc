@@ -13,8 +13,9 @@ void BindStore(py::module_& m) {
       .def_readonly("version", &kos::Record::version)
       .def_readonly("sequence", &kos::Record::sequence)
       .def_property_readonly("updated", [](const kos::Record& r) { return TimeToPy(r.updated); })
-      .def_property_readonly("expires", [](const kos::Record& r) { return TimeToPy(r.expires); },
-                             "Unix seconds, or None if the record never expires.")
+      .def_property_readonly(
+          "expires", [](const kos::Record& r) { return TimeToPy(r.expires); },
+          "Unix seconds, or None if the record never expires.")
       .def("__repr__", [](const kos::Record& r) {
         return "Record(collection=" + std::string(py::repr(py::str(r.collection))) +
                ", key=" + std::string(py::repr(py::str(r.key))) +
@@ -35,8 +36,7 @@ void BindStore(py::module_& m) {
           [](std::string collection, std::string key, std::string value,
              std::optional<uint64_t> expected_version, std::optional<double> ttl) {
             return kos::WriteOp::Put(std::move(collection), std::move(key), std::move(value),
-                                     expected_version,
-                                     ttl ? Seconds(*ttl) : absl::ZeroDuration());
+                                     expected_version, ttl ? Seconds(*ttl) : absl::ZeroDuration());
           },
           py::arg("collection"), py::arg("key"), py::arg("value"),
           py::arg("expected_version") = py::none(), py::arg("ttl") = py::none())
@@ -46,21 +46,24 @@ void BindStore(py::module_& m) {
             return kos::WriteOp::Delete(std::move(collection), std::move(key), expected_version);
           },
           py::arg("collection"), py::arg("key"), py::arg("expected_version") = py::none())
-      .def_property_readonly("kind", [](const kos::WriteOp& op) {
-        return op.kind == kos::WriteOp::Kind::kPut ? "put" : "delete";
-      })
+      .def_property_readonly("kind",
+                             [](const kos::WriteOp& op) {
+                               return op.kind == kos::WriteOp::Kind::kPut ? "put" : "delete";
+                             })
       .def_readonly("collection", &kos::WriteOp::collection)
       .def_readonly("key", &kos::WriteOp::key);
 
-  py::class_<kos::ScanPage>(m, "ScanPage", "One page of Store.scan(): records in key order and the token of the next page (\"\" at the end).")
+  py::class_<kos::ScanPage>(m, "ScanPage",
+                            "One page of Store.scan(): records in key order and the token of the "
+                            "next page (\"\" at the end).")
       .def_readonly("records", &kos::ScanPage::records)
       .def_readonly("next_page_token", &kos::ScanPage::next_page_token);
 
   py::class_<PyStore> cls(m, "Store",
                           "A durable, versioned record store opened by URI: 'memory:' or "
                           "'sqlite:///abs/path.db'. Thread-safe; every call releases the GIL.");
-  cls.def(py::init([](const std::string& uri, std::optional<PyClock> clock,
-                      size_t max_value_bytes, double busy_timeout, bool sync_full) {
+  cls.def(py::init([](const std::string& uri, std::optional<PyClock> clock, size_t max_value_bytes,
+                      double busy_timeout, bool sync_full) {
             auto box = std::make_shared<StoreBox>();
             box->clock = ClockOrReal(clock);
             box->uri = uri;

@@ -209,7 +209,8 @@ void BindVault(py::module_& m) {
                      std::optional<std::string> actor) {
             auto box = self.get();
             std::string a = actor_of(*box, actor);
-            kos::SecretMetadata md = Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
+            kos::SecretMetadata md =
+                Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
             py::dict d;
             d["path"] = md.path;
             d["created"] = TimeToPy(md.created);
@@ -238,7 +239,8 @@ void BindVault(py::module_& m) {
                      std::optional<std::string> actor) {
             auto box = self.get();
             std::string a = actor_of(*box, actor);
-            kos::SecretMetadata md = Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
+            kos::SecretMetadata md =
+                Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
             std::vector<uint64_t> v;
             for (const auto& x : md.versions) v.push_back(x.version);
             return VersionsList(v);
@@ -392,8 +394,9 @@ void BindVault(py::module_& m) {
           "actor, action, path and outcome, never values.");
   BindContextManager(cls);
 
-  m.def("generate_master_key", [] { return py::bytes(kos::RandomBytes(32)); },
-        "32 random bytes for Vault(master_key=...). Keep it outside the store.");
+  m.def(
+      "generate_master_key", [] { return py::bytes(kos::RandomBytes(32)); },
+      "32 random bytes for Vault(master_key=...). Keep it outside the store.");
 }
 
 }  // namespace kos_py
