@@ -1,8 +1,10 @@
 // Durable task transitions on SQLite (WAL, synchronous=NORMAL), through the
 // kos Store and beside raw SQLiteCpp writes of a same-size row, in one run.
 //
-// A "transition" overwrites one task's record (600 bytes, the size of a
-// no-op task's record) among 10,000 tasks.
+// A "transition" overwrites one task's row among 10,000 tasks: `bytes` 600
+// is a no-op task's full record (what the orchestrator wrote per transition
+// before), 64 its compact transition row (task_transitions: state, attempt,
+// times, error), which is what it now writes for queued/running/retrying.
 // BM_KosTransition/batch: Store::Commit of `batch` puts per transaction
 //   (1: one transaction per transition; >1: group commit as the
 //   orchestrator's writer does).
@@ -25,7 +27,6 @@ namespace {
 
 constexpr char kDb[] = "/tmp/kos_orch_durability_bench.db";
 constexpr int kTasks = 10000;
-constexpr size_t kRecordBytes = 600;
 
 void RemoveDb() {
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((std::string(kDb) + suffix).c_str());
@@ -42,13 +43,13 @@ void BM_KosTransition(benchmark::State& state) {
   RemoveDb();
   auto store = OpenStore(std::string("sqlite://") + kDb).value();  // synchronous=NORMAL
   std::vector<std::string> ids = TaskIds();
-  std::string value(kRecordBytes, 'x');
+  std::string value(static_cast<size_t>(state.range(1)), 'x');
   size_t next = 0;
   std::vector<WriteOp> ops;
   for (auto _ : state) {
     ops.clear();
     for (size_t i = 0; i < batch; ++i) {
-      ops.push_back(WriteOp::Put("tasks", ids[next++ % ids.size()], value));
+      ops.push_back(WriteOp::Put("task_transitions", ids[next++ % ids.size()], value));
     }
     auto r = store->Commit(ops);
     if (!r.ok()) {
@@ -61,13 +62,16 @@ void BM_KosTransition(benchmark::State& state) {
   store.reset();
   RemoveDb();
 }
-BENCHMARK(BM_KosTransition)->ArgName("batch")->Arg(1)->Arg(64)->Arg(512)->UseRealTime();
+BENCHMARK(BM_KosTransition)
+    ->ArgNames({"batch", "bytes"})
+    ->ArgsProduct({{1, 64, 512, 4096}, {600, 64}})
+    ->UseRealTime();
 
 void BM_RawSqliteTransition(benchmark::State& state) {
   const size_t batch = static_cast<size_t>(state.range(0));
   RemoveDb();
   std::vector<std::string> ids = TaskIds();
-  std::string value(kRecordBytes, 'x');
+  std::string value(static_cast<size_t>(state.range(1)), 'x');
   {
     SQLite::Database db(kDb, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db.exec("PRAGMA journal_mode = WAL");
@@ -94,7 +98,10 @@ void BM_RawSqliteTransition(benchmark::State& state) {
       static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
   RemoveDb();
 }
-BENCHMARK(BM_RawSqliteTransition)->ArgName("batch")->Arg(1)->Arg(64)->Arg(512)->UseRealTime();
+BENCHMARK(BM_RawSqliteTransition)
+    ->ArgNames({"batch", "bytes"})
+    ->ArgsProduct({{1, 64, 512, 4096}, {600, 64}})
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace kos

@@ -72,6 +72,10 @@ KOS_EXPORT const char* TaskStateName(TaskState s);  // "queued", "running", ...
 KOS_EXPORT absl::StatusOr<TaskState> ParseTaskState(absl::string_view name);
 KOS_EXPORT bool IsTerminal(TaskState s);
 
+// The audience of an envelope carrying a whole plan (SubmitSignedPlan). No
+// agent can have this name ('.' is not allowed in agent names).
+inline constexpr char kPlanAudience[] = "kos.plan";
+
 struct RetryPolicy {
   int max_attempts = 1;
   absl::Duration initial_backoff = absl::Seconds(1);
@@ -104,6 +108,9 @@ struct KOS_EXPORT TaskInfo {
   absl::Time created, updated;
   absl::Time started = absl::InfinitePast();  // latest attempt
   absl::Time finished = absl::InfinitePast();
+  // When the task last became ready to run (queued for a worker); kept in
+  // memory only (InfinitePast in records read back from the store).
+  absl::Time queued_at = absl::InfinitePast();
   // W3C trace context: 32 hex trace id shared by a plan, 16 hex span ids.
   std::string trace_id, span_id, parent_span_id;
   std::string traceparent() const;  // "00-<trace>-<span>-01"
@@ -202,6 +209,9 @@ struct OrchestratorOptions {
   // parallel (signature checks dominate SubmitPlan). 1: the caller's thread
   // only. on_security_event may then be called from these threads at once.
   int verify_threads = 2;
+  // Largest payload (canonical JSON bytes) of a SubmitSignedPlan envelope.
+  // Single-task envelopes keep the TaskVerifier default (64 KiB).
+  size_t max_signed_plan_bytes = 16 << 20;
   Clock* clock = Clock::Real();
 };
 
@@ -234,6 +244,18 @@ class KOS_EXPORT Orchestrator {
   // name tasks of the plan or existing tasks; cycles are INVALID_ARGUMENT.
   // Returns the plan id.
   absl::StatusOr<std::string> SubmitPlan(const std::vector<std::string>& envelopes);
+  // Accepts a DAG carried by ONE signed envelope: one signature check and
+  // one nonce for the whole plan, so a plan's tasks are admitted at the cost
+  // of parsing their specs (SubmitPlan verifies one envelope per task). The
+  // envelope's audience is kPlanAudience and its payload is
+  //   {"tasks": [{"agent": "kExecutor", "id": "<ULID>", ...task spec...}, ...]}
+  // with 1..100000 entries: a task spec (see the top of this file) plus the
+  // agent that runs it and an optional id (default: a new ULID) that
+  // depends_on of the same plan may name. The envelope's task id is the plan
+  // id and its parent (if any) the tasks' parent. The issuer must be allowed
+  // to execute every agent named. A replayed envelope is UNAUTHENTICATED;
+  // otherwise the errors of SubmitPlan, prefixed with "plan task <i>: ".
+  absl::StatusOr<std::string> SubmitSignedPlan(absl::string_view envelope);
 
   absl::StatusOr<TaskInfo> Get(absl::string_view task_id);
   // Blocks (real time) until the task is terminal or awaiting review.

@@ -20,13 +20,16 @@
 
 namespace kos {
 
+using orchestrator_internal::ApplyTransition;
 using orchestrator_internal::DecodeTaskRecord;
 using orchestrator_internal::EncodeFixedTaskFields;
 using orchestrator_internal::EncodeTaskRecord;
+using orchestrator_internal::EncodeTransition;
 using orchestrator_internal::kIdempotency;
 using orchestrator_internal::kPlans;
 using orchestrator_internal::kTaskLogs;
 using orchestrator_internal::kTasks;
+using orchestrator_internal::kTransitions;
 using orchestrator_internal::ParseTaskSpec;
 using orchestrator_internal::TaskLogKey;
 using orchestrator_internal::TaskLogLineFromJson;
@@ -94,6 +97,9 @@ struct Runtime {
   // whether that state still waits in the dirty list.
   uint64_t persist_batch = 0;
   bool dirty = false;
+  // A kTransitions row may exist for this task. Only the writer thread (and
+  // recovery, before it starts) touches this.
+  bool transition_row = false;
 };
 
 using ReadyKey = std::tuple<int, uint64_t, Runtime*>;  // (-priority, seq, task)
@@ -149,6 +155,16 @@ class Orchestrator::Impl {
       slot.profile = a;
       slot.verifier = std::move(v);
     }
+    {
+      TaskVerifierOptions vo;
+      vo.keys = o_.keys;
+      vo.nonce_store = o_.nonce_store;
+      vo.clock = o_.clock;
+      vo.allowed_skew = o_.allowed_skew;
+      vo.audience = kPlanAudience;
+      vo.max_payload_bytes = o_.max_signed_plan_bytes;
+      KOS_ASSIGN_OR_RETURN(plan_verifier_, TaskVerifier::Open(vo));
+    }
     if (o_.telemetry != nullptr) {
       queue_depth_ = o_.telemetry->metrics()
                          ->GetGauge("kos_task_queue_depth", "Tasks queued or waiting for a retry.")
@@ -190,17 +206,24 @@ class Orchestrator::Impl {
     }
     auto spec = ParseTaskSpec(verified->payload);
     if (!spec.ok()) return spec.status();
+    return BuildRecord(agent, verified->issuer, std::move(verified->task_id),
+                       verified->parent_task_id.value_or(""), *std::move(spec));
+  }
+
+  // The record of a verified task, after the permission checks.
+  absl::StatusOr<TaskRecord> BuildRecord(const std::string& agent, const std::string& issuer,
+                                         std::string task_id, std::string parent_id,
+                                         TaskSpec spec) {
     if (o_.access != nullptr) {
-      std::string subject = verified->issuer.find(':') == std::string::npos
-                                ? absl::StrCat("agent:", verified->issuer)
-                                : verified->issuer;
+      std::string subject =
+          issuer.find(':') == std::string::npos ? absl::StrCat("agent:", issuer) : issuer;
       absl::Status s = o_.access->Check(subject, absl::StrCat("agents:", agent), "execute");
       if (!s.ok()) {
-        SecurityEvent("task.denied", {{"issuer", verified->issuer}, {"agent", agent}});
+        SecurityEvent("task.denied", {{"issuer", issuer}, {"agent", agent}});
         return absl::PermissionDeniedError(
             absl::StrCat("'", subject, "' may not execute agent '", agent, "'"));
       }
-      for (const std::string& req : spec->requires_permissions) {
+      for (const std::string& req : spec.requires_permissions) {
         size_t colon = req.rfind(':');
         s = o_.access->Check(absl::StrCat("agent:", agent), req.substr(0, colon),
                              req.substr(colon + 1));
@@ -213,21 +236,85 @@ class Orchestrator::Impl {
     }
     TaskRecord r;
     TaskInfo& t = r.info;
-    t.id = verified->task_id;
+    t.id = std::move(task_id);
     t.agent = agent;
-    t.issuer = verified->issuer;
-    t.parent_id = verified->parent_task_id.value_or("");
+    t.issuer = issuer;
+    t.parent_id = std::move(parent_id);
     t.state = TaskState::kQueued;
-    t.priority = spec->priority;
-    t.input = std::move(spec->input);
-    t.depends_on = std::move(spec->depends_on);
-    t.idempotency_key = std::move(spec->idempotency_key);
-    t.review = spec->review;
+    t.priority = spec.priority;
+    t.input = std::move(spec.input);
+    t.depends_on = std::move(spec.depends_on);
+    t.idempotency_key = std::move(spec.idempotency_key);
+    t.review = spec.review;
     t.created = t.updated = o_.clock->Now();
-    t.span_id = HexId(8);
-    r.retry = std::move(spec->retry);
-    r.timeout = spec->timeout;
+    r.retry = std::move(spec.retry);
+    r.timeout = spec.timeout;
     return r;
+  }
+
+  // One signed envelope carrying a whole plan: one signature check and one
+  // nonce for all of its tasks.
+  absl::StatusOr<std::string> SubmitSignedPlan(absl::string_view envelope) {
+    auto verified = plan_verifier_->Verify(envelope);
+    if (!verified.ok()) {
+      SecurityEvent("task.rejected", {{"reason", std::string(verified.status().message())},
+                                      {"agent", kPlanAudience}});
+      return verified.status();
+    }
+    const Json& p = verified->payload;
+    if (!p.is_object() || p.size() != 1 || !p.contains("tasks") || !p["tasks"].is_array() ||
+        p["tasks"].empty() || p["tasks"].size() > 100000) {
+      return absl::InvalidArgumentError(
+          "plan payload must be {\"tasks\": [...]} with 1..100000 task specs");
+    }
+    if (!IsValidId(verified->task_id)) {
+      return absl::InvalidArgumentError("a signed plan's task id (its plan id) must be a ULID");
+    }
+    std::string parent = verified->parent_task_id.value_or("");
+    std::vector<TaskRecord> recs;
+    recs.reserve(p["tasks"].size());
+    size_t i = 0;
+    for (const Json& entry : p["tasks"]) {
+      auto rec = AcceptPlanEntry(entry, verified->issuer, parent);
+      if (!rec.ok()) {
+        return absl::Status(rec.status().code(),
+                            absl::StrCat("plan task ", i, ": ", rec.status().message()));
+      }
+      recs.push_back(*std::move(rec));
+      ++i;
+    }
+    KOS_RETURN_IF_ERROR(Insert(std::move(recs), verified->task_id).status());
+    return verified->task_id;
+  }
+
+  absl::StatusOr<TaskRecord> AcceptPlanEntry(const Json& entry, const std::string& issuer,
+                                             const std::string& parent) {
+    if (!entry.is_object() || !entry.contains("agent") || !entry["agent"].is_string()) {
+      return absl::InvalidArgumentError("expected an object with an \"agent\" string");
+    }
+    std::string agent = entry["agent"].get<std::string>();
+    auto ait = agents_.find(agent);
+    if (ait == agents_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("agent '", agent.substr(0, 64), "' is not configured"));
+    }
+    if (!ait->second.profile.enabled) {
+      return absl::FailedPreconditionError(absl::StrCat("agent '", agent, "' is disabled"));
+    }
+    std::string id;
+    if (entry.contains("id")) {
+      if (!entry["id"].is_string() || !IsValidId(entry["id"].get<std::string>())) {
+        return absl::InvalidArgumentError("id: expected a task id (ULID)");
+      }
+      id = entry["id"].get<std::string>();
+    } else {
+      id = ids_.Next();  // ordered, so the plan's tasks keep their FIFO order in the store
+    }
+    Json spec_json = entry;
+    spec_json.erase("agent");
+    spec_json.erase("id");
+    KOS_ASSIGN_OR_RETURN(TaskSpec spec, ParseTaskSpec(spec_json));
+    return BuildRecord(agent, issuer, std::move(id), parent, std::move(spec));
   }
 
   absl::StatusOr<std::string> Submit(absl::string_view envelope) {
@@ -286,10 +373,14 @@ class Orchestrator::Impl {
     absl::flat_hash_map<std::string, TaskState> outside;
     std::vector<std::vector<size_t>> plan_deps(recs.size());
     std::string trace = HexId(16);
+    // One draw of random bytes for every span id of the batch (a system
+    // call per task showed up in the accept profile).
+    std::string span_bytes = RandomBytes(8 * recs.size());
     for (size_t i = 0; i < recs.size(); ++i) {
       TaskInfo& t = recs[i].info;
       t.plan_id = plan_id;
       t.trace_id = trace;
+      t.span_id = absl::BytesToHexString(absl::string_view(span_bytes).substr(8 * i, 8));
       if (!t.parent_id.empty()) {
         auto parent = Get(t.parent_id);
         if (parent.ok()) {
@@ -362,7 +453,8 @@ class Orchestrator::Impl {
       rt->fixed = std::move(fixed[i]);
       ids.push_back(rt->rec.info.id);
       added.push_back(rt.get());
-      live_[rt->rec.info.id] = std::move(rt);
+      absl::string_view key = rt->rec.info.id;
+      live_[key] = std::move(rt);
     }
     // Count unfinished dependencies now that every task of the batch is live.
     for (Runtime* rt : added) {
@@ -452,10 +544,18 @@ class Orchestrator::Impl {
     return o_.store->Commit(req.ops);
   }
 
+  // True for the states a compact kTransitions row can carry: they change
+  // none of the fields only the full record holds (output, reviewer, ...).
+  static bool CompactState(TaskState s) {
+    return s == TaskState::kQueued || s == TaskState::kRunning || s == TaskState::kRetrying;
+  }
+
   void WriterLoop() {
     std::vector<Runtime*> batch;
+    std::vector<Runtime*> final_recs;  // terminal: encoded outside the lock
     std::vector<InsertRequest*> inserts;
     std::vector<WriteOp> ops;
+    std::vector<std::unique_ptr<Runtime>> released;
     for (;;) {
       uint64_t b;
       {
@@ -478,34 +578,64 @@ class Orchestrator::Impl {
         inserts.swap(inserts_);
         ops.clear();
         ops.reserve(batch.size());
+        final_recs.clear();
         for (Runtime* rt : batch) {
           rt->dirty = false;
-          ops.push_back(
-              WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
-        }
-      }
-      absl::Status s = CommitBatch(inserts, &ops);
-      absl::MutexLock l(&mu_);
-      for (InsertRequest* r : inserts) r->done = true;
-      if (!s.ok()) {
-        SystemLog(LogLevel::kError, "task.persist_failed",
-                  {{"tasks", batch.size()}, {"error", std::string(s.message())}});
-        if (!writer_stop_) {
-          // The in-memory state stays authoritative; the states go out again
-          // with the next batch, after a pause so a failing store is not hammered.
-          for (Runtime* rt : batch) {
-            if (!rt->dirty) MarkDirtyLocked(rt);
+          TaskState st = rt->rec.info.state;
+          if (IsTerminal(st)) {
+            // Nothing changes a finished task, and only this thread releases
+            // it: its record can be encoded after the lock is dropped.
+            final_recs.push_back(rt);
+          } else if (CompactState(st)) {
+            ops.push_back(WriteOp::Put(kTransitions, rt->rec.info.id, EncodeTransition(rt->rec)));
+            rt->transition_row = true;
+          } else {
+            AddRecordOps(rt, &ops);
           }
-          writer_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
         }
       }
-      durable_batch_ = b;
-      for (auto it = finished_.begin(); it != finished_.end();) {
-        auto cur = it++;
-        if (DurableLocked(cur->second.get())) finished_.erase(cur);
+      for (Runtime* rt : final_recs) AddRecordOps(rt, &ops);
+      absl::Status s = CommitBatch(inserts, &ops);
+      {
+        absl::MutexLock l(&mu_);
+        for (InsertRequest* r : inserts) r->done = true;
+        if (!s.ok()) {
+          SystemLog(LogLevel::kError, "task.persist_failed",
+                    {{"tasks", batch.size()}, {"error", std::string(s.message())}});
+          if (!writer_stop_) {
+            // The in-memory state stays authoritative; the states go out again
+            // with the next batch, after a pause so a failing store is not
+            // hammered. A transition row this batch meant to delete may still
+            // be there.
+            for (Runtime* rt : batch) {
+              rt->transition_row = true;
+              if (!rt->dirty) MarkDirtyLocked(rt);
+            }
+            writer_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
+          }
+        }
+        durable_batch_ = b;
+        for (auto it = finished_.begin(); it != finished_.end();) {
+          auto cur = it++;
+          if (DurableLocked(cur->second.get())) {
+            released.push_back(std::move(cur->second));
+            finished_.erase(cur);
+          }
+        }
+        commit_cv_.SignalAll();
+        state_cv_.SignalAll();
       }
-      commit_cv_.SignalAll();
-      state_cv_.SignalAll();
+      released.clear();  // frees the records outside the lock
+    }
+  }
+
+  // The full record of `rt`, and the removal of its transition row, which
+  // the record supersedes (recovery would otherwise apply it on top).
+  void AddRecordOps(Runtime* rt, std::vector<WriteOp>* ops) {
+    ops->push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
+    if (rt->transition_row) {
+      ops->push_back(WriteOp::Delete(kTransitions, rt->rec.info.id));
+      rt->transition_row = false;
     }
   }
 
@@ -594,6 +724,7 @@ class Orchestrator::Impl {
   }
 
   void MakeReadyLocked(Runtime* rt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    rt->rec.info.queued_at = o_.clock->Now();
     rt->seq = ++seq_;
     ready_.insert({-rt->rec.info.priority, rt->seq, rt});
     work_cv_.Signal();
@@ -627,7 +758,8 @@ class Orchestrator::Impl {
     if (auto it = live_.find(id); it != live_.end()) {
       std::unique_ptr<Runtime> keep = std::move(it->second);
       live_.erase(it);
-      finished_[keep->rec.info.id] = std::move(keep);
+      absl::string_view key = keep->rec.info.id;
+      finished_[key] = std::move(keep);
     }
     for (const std::string& d : deps) {
       auto it = live_.find(d);
@@ -780,7 +912,9 @@ class Orchestrator::Impl {
         ++rt->slot->running;
         running_ids_.insert(rt);
         UpdateGaugesLocked();
-        handler = rt->slot->handler;
+        // Kept from the last task when unchanged: copying the shared_ptr is
+        // an atomic write to a line all workers share.
+        if (handler != rt->slot->handler) handler = rt->slot->handler;
         ctx.info = &t;
         ctx.deadline = rt->deadline;
         ctx.deps.clear();
@@ -971,7 +1105,7 @@ class Orchestrator::Impl {
                       absl::string_view reason) {
     if (reviewer.empty()) return absl::InvalidArgumentError("reviewer must be named");
     absl::MutexLock l(&mu_);
-    auto it = live_.find(std::string(id));
+    auto it = live_.find(id);
     if (it == live_.end() || it->second->rec.info.state != TaskState::kAwaitingReview) {
       KOS_RETURN_IF_ERROR(GetLocked(id).status());
       return absl::FailedPreconditionError(absl::StrCat("task ", id, " is not awaiting review"));
@@ -1064,6 +1198,16 @@ class Orchestrator::Impl {
     absl::MutexLock l(&mu_);
     ScanOptions so;
     so.limit = 10000;
+    // Latest non-final transitions, applied over the records below; rows
+    // left over (their task finished or is gone) are deleted at the end.
+    absl::flat_hash_map<std::string, std::string> transitions;
+    for (;;) {
+      KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTransitions, so));
+      for (Record& r : p.records) transitions[r.key] = std::move(r.value);
+      if (p.next_page_token.empty()) break;
+      so.page_token = p.next_page_token;
+    }
+    so.page_token.clear();
     std::vector<std::string> waiting;
     std::vector<std::string> ids;  // in key (creation) order, so FIFO survives
     for (;;) {
@@ -1074,6 +1218,18 @@ class Orchestrator::Impl {
           SystemLog(LogLevel::kError, "task.recover_failed",
                     {{"task", r.key}, {"error", std::string(rec.status().message())}});
           continue;
+        }
+        bool has_row = false;
+        if (auto tr = transitions.find(r.key); tr != transitions.end()) {
+          if (!IsTerminal(rec->info.state) && rec->info.state != TaskState::kAwaitingReview) {
+            absl::Status applied = ApplyTransition(tr->second, &*rec);
+            if (!applied.ok()) {
+              SystemLog(LogLevel::kError, "task.recover_failed",
+                        {{"task", r.key}, {"error", std::string(applied.message())}});
+            }
+            has_row = true;
+            transitions.erase(tr);
+          }
         }
         if (IsTerminal(rec->info.state)) continue;
         auto slot = agents_.find(rec->info.agent);
@@ -1086,6 +1242,7 @@ class Orchestrator::Impl {
         rt->rec = *std::move(rec);
         rt->slot = &slot->second;
         rt->fixed = EncodeFixedTaskFields(rt->rec);
+        rt->transition_row = has_row;
         // Only a running task writes log lines after its last persisted
         // transition; find where its log really ends.
         if (rt->rec.info.state == TaskState::kRunning) {
@@ -1093,9 +1250,9 @@ class Orchestrator::Impl {
             ++rt->rec.log_seq;
           }
         }
-        std::string id = rt->rec.info.id;
-        ids.push_back(id);
-        live_[id] = std::move(rt);
+        ids.push_back(rt->rec.info.id);
+        absl::string_view key = rt->rec.info.id;
+        live_[key] = std::move(rt);
         ++recovered_;
       }
       if (p.next_page_token.empty()) break;
@@ -1138,6 +1295,11 @@ class Orchestrator::Impl {
       auto it = live_.find(id);
       if (it == live_.end()) continue;
       ResolveDependenciesLocked(it->second.get(), nullptr);
+    }
+    if (!transitions.empty()) {
+      std::vector<WriteOp> stale;
+      for (const auto& [id, row] : transitions) stale.push_back(WriteOp::Delete(kTransitions, id));
+      KOS_RETURN_IF_ERROR(o_.store->Commit(stale).status());
     }
     if (recovered_ > 0)
       SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
@@ -1212,6 +1374,8 @@ class Orchestrator::Impl {
   OrchestratorOptions o_;
   // Keys fixed after Init (Accept reads them without the lock).
   std::map<std::string, AgentSlot> agents_;
+  std::unique_ptr<TaskVerifier> plan_verifier_;  // audience kPlanAudience
+  IdGenerator ids_;                              // ids of signed-plan tasks
   Gauge* queue_depth_ = nullptr;
 
   mutable absl::Mutex mu_;
@@ -1220,9 +1384,10 @@ class Orchestrator::Impl {
   absl::CondVar state_cv_;   // a task changed state or a batch became durable
   absl::CondVar writer_cv_;  // transitions or inserts wait for the writer
   absl::CondVar commit_cv_;  // a batch committed (inserts acknowledged)
-  absl::flat_hash_map<std::string, std::unique_ptr<Runtime>> live_ ABSL_GUARDED_BY(mu_);
+  // Keyed by a view of the Runtime's own id (no key copy per task).
+  absl::flat_hash_map<absl::string_view, std::unique_ptr<Runtime>> live_ ABSL_GUARDED_BY(mu_);
   // Terminal tasks whose final state is not yet durable.
-  absl::flat_hash_map<std::string, std::unique_ptr<Runtime>> finished_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<absl::string_view, std::unique_ptr<Runtime>> finished_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>> dependants_ ABSL_GUARDED_BY(mu_);
   std::set<ReadyKey> ready_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::string> delayed_ ABSL_GUARDED_BY(mu_);
@@ -1327,6 +1492,9 @@ absl::StatusOr<std::string> Orchestrator::Submit(absl::string_view envelope) {
 }
 absl::StatusOr<std::string> Orchestrator::SubmitPlan(const std::vector<std::string>& envelopes) {
   return impl_->SubmitPlan(envelopes);
+}
+absl::StatusOr<std::string> Orchestrator::SubmitSignedPlan(absl::string_view envelope) {
+  return impl_->SubmitSignedPlan(envelope);
 }
 absl::StatusOr<TaskInfo> Orchestrator::Get(absl::string_view id) { return impl_->Get(id); }
 absl::StatusOr<TaskInfo> Orchestrator::Wait(absl::string_view id, absl::Duration timeout) {

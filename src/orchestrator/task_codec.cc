@@ -1,10 +1,13 @@
 #include "orchestrator/task_codec.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "kos/status.h"
 
 namespace kos {
@@ -339,6 +342,39 @@ absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text) {
     return absl::DataLossError(absl::StrCat("task record is malformed: ", e.what()));
   }
   return r;
+}
+
+std::string EncodeTransition(const TaskRecord& r) {
+  const TaskInfo& t = r.info;
+  // The error goes last and unescaped: it is the only free text.
+  return absl::StrCat("t1|", TaskStateName(t.state), "|", t.attempt, "|",
+                      absl::ToUnixMillis(t.updated), "|", MsOrZero(t.started), "|",
+                      MsOrZero(r.ready_at), "|", r.log_seq, "|", t.error_code, "|", t.error);
+}
+
+absl::Status ApplyTransition(absl::string_view row, TaskRecord* r) {
+  std::vector<absl::string_view> f = absl::StrSplit(row, absl::MaxSplits('|', 8));
+  auto bad = [] { return absl::DataLossError("task transition row is malformed"); };
+  if (f.size() != 9 || f[0] != "t1") return bad();
+  auto state = ParseTaskState(f[1]);
+  int attempt;
+  int64_t updated, started, ready;
+  uint64_t log_seq;
+  if (!state.ok() || IsTerminal(*state) || !absl::SimpleAtoi(f[2], &attempt) ||
+      !absl::SimpleAtoi(f[3], &updated) || !absl::SimpleAtoi(f[4], &started) ||
+      !absl::SimpleAtoi(f[5], &ready) || !absl::SimpleAtoi(f[6], &log_seq)) {
+    return bad();
+  }
+  TaskInfo& t = r->info;
+  t.state = *state;
+  t.attempt = attempt;
+  t.updated = absl::FromUnixMillis(updated);
+  t.started = started ? absl::FromUnixMillis(started) : absl::InfinitePast();
+  r->ready_at = ready ? absl::FromUnixMillis(ready) : absl::InfinitePast();
+  r->log_seq = std::max(r->log_seq, log_seq);
+  t.error_code = std::string(f[7]);
+  t.error = std::string(f[8]);
+  return absl::OkStatus();
 }
 
 Json TaskLogLineToJson(const TaskLogLine& l) {

@@ -14,6 +14,10 @@ inline constexpr char kTasks[] = "tasks";
 inline constexpr char kTaskLogs[] = "task_logs";
 inline constexpr char kIdempotency[] = "task_idempotency";
 inline constexpr char kPlans[] = "plans";
+// One small row per task holding its latest non-final transition (queued,
+// running, retrying), written instead of the whole record; the record in
+// kTasks is rewritten at submission, on review and at the final state.
+inline constexpr char kTransitions[] = "task_transitions";
 
 // The task spec carried in a signed envelope's payload.
 struct TaskSpec {
@@ -46,6 +50,13 @@ std::string EncodeTaskRecord(const TaskRecord& r);
 std::string EncodeFixedTaskFields(const TaskRecord& r);
 std::string EncodeTaskRecord(const TaskRecord& r, absl::string_view fixed);
 absl::StatusOr<TaskRecord> DecodeTaskRecord(absl::string_view text);
+
+// The fields a queued, running or retrying transition changes, as one short
+// line ("t1|state|attempt|updated|started|ready|log_seq|error_code|error").
+std::string EncodeTransition(const TaskRecord& r);
+// Applies a row written by EncodeTransition to `r`. DATA_LOSS if malformed
+// (then `r` is unchanged).
+absl::Status ApplyTransition(absl::string_view row, TaskRecord* r);
 
 Json TaskLogLineToJson(const TaskLogLine& l);
 absl::StatusOr<TaskLogLine> TaskLogLineFromJson(absl::string_view text);

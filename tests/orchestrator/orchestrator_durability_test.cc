@@ -5,8 +5,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "kos/id.h"
 #include "kos/orchestrator.h"
 #include "orchestrator/orchestrator_testing.h"
 
@@ -28,7 +30,8 @@ class FlakyStore final : public Store {
     return inner_->Get(c, k);
   }
   absl::StatusOr<std::vector<WriteResult>> Commit(const std::vector<WriteOp>& ops) override {
-    bool update = !ops.empty() && ops.back().collection == "tasks" && !ops.back().expected_version;
+    bool update = !ops.empty() && !ops.back().expected_version &&
+                  (ops.back().collection == "tasks" || ops.back().collection == "task_transitions");
     if (update && fail_updates > 0) {
       --fail_updates;
       ++failed;
@@ -59,8 +62,18 @@ class OrchestratorDurabilityTest : public ::testing::Test {
     options_.max_concurrent = 4;
   }
 
+  // The state recovery would find: the record's, or for a queued, running
+  // or retrying task the compact transition row's when there is one.
   std::string StoredState(const std::string& id) {
-    return ParseJson(store_.Get("tasks", id).value().value).value()["state"].get<std::string>();
+    std::string state =
+        ParseJson(store_.Get("tasks", id).value().value).value()["state"].get<std::string>();
+    auto row = store_.Get("task_transitions", id);
+    if (!row.ok() || state == "succeeded" || state == "failed" || state == "cancelled" ||
+        state == "timed_out" || state == "awaiting_review") {
+      return state;
+    }
+    std::vector<std::string> f = absl::StrSplit(row->value, '|');
+    return f.size() > 1 ? f[1] : "malformed";
   }
 
   FlakyStore store_;
@@ -148,6 +161,69 @@ TEST_F(OrchestratorDurabilityTest, ShutdownStoresEveryTransition) {
   ASSERT_TRUE(orch->Shutdown().ok());
   testing::ScanAll(&store_, "tasks",
                    [&](const Record& r) { EXPECT_EQ(StoredState(r.key), "succeeded") << r.key; });
+}
+
+// Queued/running/retrying go to a small task_transitions row instead of the
+// whole record; recovery applies the row, and a final state removes it.
+TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedWhenFinal) {
+  options_.max_concurrent = 1;  // the first task runs, the second stays queued
+  auto orch = Orchestrator::Open(options_).value();
+  absl::Notification release, started;
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      if (!started.HasBeenNotified()) started.Notify();
+                                      release.WaitForNotification();
+                                      return Json("first");
+                                    })
+                  .ok());
+  std::string id = orch->Submit(signing_.Sign("kExecutor")).value();
+  std::string done_id = orch->Submit(signing_.Sign("kExecutor")).value();
+  started.WaitForNotification();
+  const std::string& running = id;
+  for (int i = 0; i < 1000 && StoredState(running) != "running"; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(StoredState(running), "running");
+  EXPECT_EQ(ParseJson(store_.Get("tasks", running).value().value).value()["state"], "queued");
+
+  // The state a crash leaves: copy the durable task data into a fresh store,
+  // plus a stale row of a task whose record is final and a malformed one.
+  auto copy = OpenStore("memory:").value();
+  for (const char* c : {"tasks", "task_transitions"}) {
+    testing::ScanAll(&store_, c,
+                     [&](const Record& r) { ASSERT_TRUE(copy->Put(c, r.key, r.value).ok()); });
+  }
+  release.Notify();
+  ASSERT_EQ(orch->Wait(done_id, absl::Seconds(10)).value().state, TaskState::kSucceeded);
+  ASSERT_TRUE(orch->Shutdown().ok());
+  EXPECT_EQ(StoredState(running), "succeeded");
+  EXPECT_FALSE(store_.Get("task_transitions", running).ok()) << "a final state removes the row";
+
+  const std::string& other = done_id;
+  ASSERT_TRUE(copy->Put("tasks", other, store_.Get("tasks", other).value().value).ok());
+  ASSERT_TRUE(copy->Put("task_transitions", other, "t1|running|1|1|1|0|0||stale").ok());
+  std::string garbage = NewId();
+  ASSERT_TRUE(copy->Put("task_transitions", garbage, "not a row").ok());
+
+  OrchestratorOptions o = options_;
+  o.store = copy.get();
+  auto again = Orchestrator::Open(o).value();
+  EXPECT_EQ(again->stats().recovered, 1u);  // only the interrupted one
+  TaskInfo t = again->Get(running).value();
+  EXPECT_EQ(t.state, TaskState::kQueued);  // re-queued from the "running" row
+  EXPECT_EQ(t.attempt, 0);                 // the interrupted attempt does not count
+  EXPECT_EQ(again->Get(other).value().state, TaskState::kSucceeded);
+  EXPECT_FALSE(copy->Get("task_transitions", other).ok());
+  EXPECT_FALSE(copy->Get("task_transitions", garbage).ok());
+  ASSERT_TRUE(
+      again
+          ->RegisterHandler("kExecutor",
+                            [&](TaskContext&) -> absl::StatusOr<Json> { return Json("second"); })
+          .ok());
+  TaskInfo rerun = again->Wait(running, absl::Seconds(10)).value();
+  EXPECT_EQ(rerun.state, TaskState::kSucceeded);
+  EXPECT_EQ(rerun.output, Json("second"));
+  EXPECT_EQ(rerun.attempt, 1);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "kos/id.h"
 #include "kos/status.h"
 #include "orchestrator/orchestrator_testing.h"
 
@@ -441,6 +442,98 @@ TEST_F(OrchestratorTest, PermissionsAreEnforced) {
   EXPECT_EQ(t.state, TaskState::kFailed);
   EXPECT_EQ(t.error_code, "PERMISSION_DENIED");
   EXPECT_EQ(last_event_, "agent.permission_denied");
+}
+
+// A whole DAG in one signed envelope: one signature for every task, the
+// same checks as SubmitPlan, and the envelope accepted at most once.
+TEST_F(OrchestratorTest, SignedPlanRunsADagFromOneEnvelope) {
+  auto access = AccessController::Open().value();
+  ASSERT_TRUE(access
+                  ->LoadJson(R"({"agents": {"kCore": {"allow": [
+      "agents:kExecutor:execute", "agents:kPlanner:execute"]}}})")
+                  .ok());
+  options_.access = access.get();
+  Open();
+  std::atomic<int> runs{0};
+  ASSERT_TRUE(orch_
+                  ->RegisterHandler("kExecutor",
+                                    [&](TaskContext& ctx) -> absl::StatusOr<Json> {
+                                      ++runs;
+                                      int sum = ctx.input().value("n", 0);
+                                      for (const auto& [id, out] : ctx.dependency_outputs())
+                                        sum += out.get<int>();
+                                      return Json(sum);
+                                    })
+                  .ok());
+  auto sign_plan = [&](Json tasks) {
+    TaskRequest r;
+    r.audience = kPlanAudience;
+    r.payload = {{"tasks", std::move(tasks)}};
+    return signing_.signer->Sign(r).value().text;
+  };
+  std::string a = NewId(), b = NewId();
+  std::string env = sign_plan(
+      Json::array({{{"agent", "kExecutor"}, {"id", a}, {"input", {{"n", 1}}}},
+                   {{"agent", "kExecutor"}, {"id", b}, {"input", {{"n", 10}}}, {"depends_on", {a}}},
+                   {{"agent", "kExecutor"}, {"input", {{"n", 100}}}, {"depends_on", {a, b}}}}));
+  auto plan = orch_->SubmitSignedPlan(env);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::vector<TaskInfo> tasks = orch_->PlanTasks(*plan).value();
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].id, a);
+  EXPECT_EQ(tasks[1].id, b);
+  EXPECT_TRUE(IsValidId(tasks[2].id));
+  EXPECT_EQ(WaitDone(a).output, Json(1));
+  EXPECT_EQ(WaitDone(b).output, Json(11));
+  EXPECT_EQ(WaitDone(tasks[2].id).output, Json(112));
+  EXPECT_EQ(tasks[2].trace_id, tasks[0].trace_id);
+  EXPECT_NE(tasks[2].span_id, tasks[0].span_id);
+
+  // Replayed, tampered and single-task uses of the envelope are refused.
+  EXPECT_EQ(orch_->SubmitSignedPlan(env).status().code(), absl::StatusCode::kUnauthenticated);
+  std::string env2 = sign_plan(Json::array({{{"agent", "kExecutor"}, {"input", {{"n", 5}}}}}));
+  std::string tampered = env2;
+  tampered.replace(tampered.find("\"n\":5"), 5, "\"n\":6");
+  EXPECT_EQ(orch_->SubmitSignedPlan(tampered).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(orch_->Submit(env2).status().code(), absl::StatusCode::kNotFound);
+  // An envelope for one agent is not a plan.
+  EXPECT_EQ(orch_->SubmitSignedPlan(Sign("kExecutor")).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(last_event_, "task.rejected");
+
+  // Bad entries fail the whole plan, naming the entry, and store nothing.
+  size_t before = orch_->List(TaskFilter{}).value().size();
+  auto bad = orch_->SubmitSignedPlan(
+      sign_plan(Json::array({{{"agent", "kExecutor"}}, {{"agent", "kNobody"}}})));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "plan task 1:")) << bad.status();
+  EXPECT_EQ(
+      orch_->SubmitSignedPlan(sign_plan(Json::array({{{"agent", "kReviewer"}}}))).status().code(),
+      absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(orch_
+                ->SubmitSignedPlan(
+                    sign_plan(Json::array({{{"agent", "kExecutor"}, {"priority", "high"}}})))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_
+                ->SubmitSignedPlan(
+                    sign_plan(Json::array({{{"agent", "kExecutor"}, {"id", "not-a-ulid"}}})))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string c = NewId();
+  EXPECT_EQ(orch_
+                ->SubmitSignedPlan(sign_plan(
+                    Json::array({{{"agent", "kExecutor"}, {"id", c}, {"depends_on", {c}}}})))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_->SubmitSignedPlan(sign_plan(Json::array())).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(orch_->List(TaskFilter{}).value().size(), before);
+  EXPECT_TRUE(orch_->Shutdown().ok());
+  EXPECT_EQ(runs.load(), 3);
 }
 
 TEST_F(OrchestratorTest, ReviewPausesUntilApprovedOrRejected) {

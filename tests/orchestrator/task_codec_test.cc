@@ -84,5 +84,59 @@ TEST(TaskCodecTest, FixedPartPlusChangesEqualsTheWholeRecord) {
   EXPECT_EQ(DecodeTaskRecord(EncodeTaskRecord(r, fixed)).value().info.output, r.info.output);
 }
 
+TEST(TaskCodecTest, TransitionRowsCarryTheFieldsOfNonFinalStates) {
+  TaskRecord r = Sample();
+  r.info.state = TaskState::kRetrying;
+  r.info.attempt = 3;
+  r.info.error = "a|b|c \xff | with the separator";
+  r.info.error_code = "UNAVAILABLE";
+  r.info.started = absl::FromUnixMillis(1700000000777);
+  r.ready_at = absl::FromUnixMillis(1700000009000);
+  r.log_seq = 12;
+  std::string row = EncodeTransition(r);
+  EXPECT_LT(row.size(), 128u) << row;
+
+  TaskRecord back = Sample();
+  back.info.state = TaskState::kQueued;
+  back.info.attempt = 0;
+  back.info.error.clear();
+  back.log_seq = 0;
+  ASSERT_TRUE(ApplyTransition(row, &back).ok());
+  EXPECT_EQ(back.info.state, TaskState::kRetrying);
+  EXPECT_EQ(back.info.attempt, 3);
+  EXPECT_EQ(back.info.error, r.info.error);
+  EXPECT_EQ(back.info.error_code, "UNAVAILABLE");
+  EXPECT_EQ(back.info.started, r.info.started);
+  EXPECT_EQ(back.info.updated, r.info.updated);
+  EXPECT_EQ(back.ready_at, r.ready_at);
+  EXPECT_EQ(back.log_seq, 12u);
+  // Fields only the full record holds are left alone.
+  EXPECT_EQ(back.info.output, r.info.output);
+  EXPECT_EQ(back.info.input, r.info.input);
+
+  r.info.started = absl::InfinitePast();
+  r.ready_at = absl::InfinitePast();
+  ASSERT_TRUE(ApplyTransition(EncodeTransition(r), &back).ok());
+  EXPECT_EQ(back.info.started, absl::InfinitePast());
+  EXPECT_EQ(back.ready_at, absl::InfinitePast());
+}
+
+TEST(TaskCodecTest, MalformedTransitionRowsAreDataLossAndChangeNothing) {
+  TaskRecord r = Sample();
+  r.info.state = TaskState::kRunning;
+  std::string good = EncodeTransition(r);
+  TaskRecord target = Sample();
+  for (std::string bad :
+       {std::string(""), std::string("t1"), std::string("t2") + good.substr(2),
+        std::string("t1|succeeded|1|1|1|0|0||"), std::string("t1|nope|1|1|1|0|0||"),
+        std::string("t1|running|x|1|1|0|0||"), std::string("t1|running|1|1|1|0|-5||"),
+        good.substr(0, good.size() / 2)}) {
+    TaskRecord before = target;
+    absl::Status s = ApplyTransition(bad, &target);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << bad;
+    EXPECT_EQ(EncodeTaskRecord(target), EncodeTaskRecord(before)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace kos::orchestrator_internal
