@@ -3,18 +3,25 @@
 // Search: Fashion-MNIST (Debian package dataset-fashion-mnist: 60,000 train /
 // 10,000 test 784-d vectors, pixel values as floats, L2). Ground truth is an
 // exact scan. For each efSearch we measure, single-threaded and interleaved,
-// raw hnswlib (HierarchicalNSW::searchKnn) and libkos Memory::Search over an
-// hnswlib namespace built with the same M / efConstruction / seed, and report
-// recall@10, QPS and latency percentiles. Filtered rows use the real class
-// label (10% selectivity) and a synthetic bucket (0.1%).
+// raw hnswlib (HierarchicalNSW::searchKnn), raw FAISS IndexHNSWFlat, and
+// libkos Memory::Search over an hnswlib namespace built with the same
+// M / efConstruction / seed, and report recall@10, QPS and latency
+// percentiles. For each nprobe: raw FAISS IndexIVFFlat and libkos over a
+// faiss_ivf namespace, both trained on the first kIvfTrain vectors with
+// kIvfNlist lists. Filtered rows use the real class label (10% selectivity)
+// and a synthetic bucket (0.1%).
 //
 // Ingest: Memory::AddBatch of 128-d random vectors (synthetic, clearly not a
-// dataset) into an hnswlib namespace on a SQLite store (durable: WAL, each
-// batch one transaction), index build included, beside raw hnswlib addPoint
-// of the same vectors.
+// dataset) into an hnswlib or faiss_ivf namespace on a SQLite store (durable:
+// WAL, each batch one transaction), index build included, beside the raw
+// index's own build (hnswlib addPoint; FAISS IVF train + add) of the same vectors.
 //
 // Environment: KOS_BENCH_TRAIN (default 60000), KOS_BENCH_QUERIES (default 1000),
-// KOS_BENCH_DATA (default /usr/share/datasets/fashion-mnist).
+// KOS_BENCH_DATA (default /usr/share/datasets/fashion-mnist), KOS_BENCH_CACHE
+// (a directory: the built HNSW graphs -- raw hnswlib, raw FAISS, the libkos
+// namespace (SQLite store + checkpointed index) -- are saved there and reused
+// by later runs with the same data size and parameters, because building
+// them takes minutes on a loaded machine; build times are then reported as 0).
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +38,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/IndexIVFFlat.h"
+#include "faiss/index_io.h"
 #include "hnswlib/hnswlib.h"
 #include "kos/memory.h"
 #include "kos/store.h"
@@ -40,6 +51,8 @@ namespace {
 constexpr int kM = 16;
 constexpr int kEfConstruction = 100;
 constexpr size_t kK = 10;
+constexpr int kIvfNlist = 256;
+constexpr size_t kIvfTrain = 20000;  // >= 39 * kIvfNlist (FAISS's minimum)
 
 size_t EnvSize(const char* name, size_t def) {
   const char* v = getenv(name);
@@ -99,11 +112,6 @@ struct Data {
   std::vector<float> train, test;
   std::vector<int> labels;
   std::vector<std::vector<int64_t>> truth;  // exact top-10 per query (unfiltered)
-  std::unique_ptr<hnswlib::L2Space> space;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> raw;
-  std::unique_ptr<kos::Store> store;
-  std::unique_ptr<kos::Memory> mem;
-  double raw_build_s = 0, kos_build_s = 0;
 };
 
 // Exact top-k among train rows accepted by `keep`.
@@ -140,47 +148,197 @@ Data& GetData() {
     d->nq = d->test.size() / d->dim;
     for (size_t q = 0; q < d->nq; ++q)
       d->truth.push_back(Exact(*d, &d->test[q * d->dim], kK, nullptr));
+    return d;
+  }();
+  return *data;
+}
 
-    using Clock = std::chrono::steady_clock;
-    d->space = std::make_unique<hnswlib::L2Space>(d->dim);
-    auto t0 = Clock::now();
-    d->raw = std::make_unique<hnswlib::HierarchicalNSW<float>>(d->space.get(), d->n, kM,
-                                                               kEfConstruction, 100);
-    for (size_t i = 0; i < d->n; ++i) d->raw->addPoint(&d->train[i * d->dim], i);
-    d->raw_build_s = std::chrono::duration<double>(Clock::now() - t0).count();
+using SteadyClock = std::chrono::steady_clock;
+double Since(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
 
-    d->store = *kos::OpenStore("memory:");
+// "" when KOS_BENCH_CACHE is unset; else a file name in it that encodes
+// everything the cached object depends on.
+std::string CachePath(const std::string& what) {
+  const char* dir = getenv("KOS_BENCH_CACHE");
+  if (!dir || !*dir) return "";
+  std::filesystem::create_directories(dir);
+  return absl::StrCat(dir, "/", what, "_n", GetData().n, "_M", kM, "_efc", kEfConstruction);
+}
+
+struct RawHnsw {
+  std::unique_ptr<hnswlib::L2Space> space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
+  double build_s = 0;
+};
+
+RawHnsw& GetRawHnsw() {
+  static RawHnsw* r = [] {
+    Data& d = GetData();
+    auto* r = new RawHnsw;
+    r->space = std::make_unique<hnswlib::L2Space>(d.dim);
+    const std::string cache = CachePath("raw_hnswlib");
+    if (!cache.empty() && std::filesystem::exists(cache)) {
+      r->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(r->space.get(), cache);
+      return r;
+    }
+    auto t0 = SteadyClock::now();
+    r->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(r->space.get(), d.n, kM,
+                                                                 kEfConstruction, 100);
+    for (size_t i = 0; i < d.n; ++i) r->index->addPoint(&d.train[i * d.dim], i);
+    r->build_s = Since(t0);
+    if (!cache.empty()) r->index->saveIndex(cache);
+    return r;
+  }();
+  return *r;
+}
+
+struct RawFaiss {
+  std::unique_ptr<faiss::Index> index;
+  double build_s = 0;
+};
+
+// FAISS IndexHNSWFlat, same M / efConstruction (FAISS has no level seed knob;
+// its own default seed).
+RawFaiss& GetFaissHnsw() {
+  static RawFaiss* r = [] {
+    Data& d = GetData();
+    auto* r = new RawFaiss;
+    const std::string cache = CachePath("raw_faiss_hnsw");
+    if (!cache.empty() && std::filesystem::exists(cache)) {
+      r->index.reset(faiss::read_index(cache.c_str()));
+      return r;
+    }
+    auto t0 = SteadyClock::now();
+    auto h = std::make_unique<faiss::IndexHNSWFlat>(d.dim, kM, faiss::METRIC_L2);
+    h->hnsw.efConstruction = kEfConstruction;
+    h->add(d.n, d.train.data());
+    r->build_s = Since(t0);
+    r->index = std::move(h);
+    if (!cache.empty()) faiss::write_index(r->index.get(), cache.c_str());
+    return r;
+  }();
+  return *r;
+}
+
+// FAISS IndexIVFFlat trained on the first kIvfTrain vectors (cheap to build:
+// never cached).
+RawFaiss& GetFaissIvf() {
+  static RawFaiss* r = [] {
+    Data& d = GetData();
+    auto* r = new RawFaiss;
+    auto t0 = SteadyClock::now();
+    auto* quantizer = new faiss::IndexFlatL2(d.dim);
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, d.dim, kIvfNlist, faiss::METRIC_L2);
+    ivf->own_fields = true;
+    ivf->train(std::min(d.n, kIvfTrain), d.train.data());
+    ivf->add(d.n, d.train.data());
+    r->build_s = Since(t0);
+    r->index = std::move(ivf);
+    return r;
+  }();
+  return *r;
+}
+
+struct Kos {
+  std::unique_ptr<kos::Store> store;
+  std::unique_ptr<kos::Memory> mem;
+  double hnsw_build_s = 0, ivf_build_s = 0;
+};
+
+constexpr char kHnswNs[] = "bench/fmnist";
+constexpr char kIvfNs[] = "bench/fmnist_ivf";
+
+void AddAll(kos::Memory* mem, const std::string& ns) {
+  Data& d = GetData();
+  for (size_t start = 0; start < d.n; start += 1000) {
+    std::vector<kos::MemoryRecord> batch;
+    for (size_t i = start; i < std::min(d.n, start + 1000); ++i) {
+      kos::MemoryRecord r;
+      r.id = absl::StrCat(i);
+      r.embedding.assign(&d.train[i * d.dim], &d.train[(i + 1) * d.dim]);
+      r.metadata = {{"label", d.labels[i]}, {"bucket", int(i % 1000)}};
+      batch.push_back(std::move(r));
+    }
+    auto s = mem->AddBatch(ns, std::move(batch));
+    if (!s.ok()) {
+      fprintf(stderr, "%s\n", s.status().ToString().c_str());
+      exit(1);
+    }
+  }
+}
+
+// The libkos namespaces. Without a cache the store is in memory; with one it
+// is a SQLite file plus a checkpointed index there, reopened by later runs
+// (the search path is the same either way).
+Kos& GetKos() {
+  static Kos* k = [] {
+    Data& d = GetData();
+    auto* k = new Kos;
+    const std::string cache = CachePath("kos");
     kos::MemoryOptions mo;
-    mo.store = d->store.get();
-    d->mem = *kos::Memory::Open(mo);
+    if (cache.empty()) {
+      k->store = *kos::OpenStore("memory:");
+    } else {
+      std::filesystem::create_directories(cache);
+      auto st = kos::OpenStore("sqlite://" + cache + "/m.db");
+      if (!st.ok()) {
+        fprintf(stderr, "%s\n", st.status().ToString().c_str());
+        exit(1);
+      }
+      k->store = std::move(*st);
+      mo.index_dir = cache + "/index";
+      std::filesystem::create_directories(mo.index_dir);
+    }
+    mo.store = k->store.get();
+    k->mem = *kos::Memory::Open(mo);
     kos::NamespaceConfig c;
-    c.name = "bench/fmnist";
-    c.dimension = d->dim;
+    c.name = kHnswNs;
+    c.dimension = d.dim;
     c.metric = kos::Metric::kL2;
     c.index = kos::IndexKind::kHnswlib;
     c.m = kM;
     c.ef_construction = kEfConstruction;
-    if (!d->mem->CreateNamespace(c).ok()) exit(1);
-    t0 = Clock::now();
-    for (size_t start = 0; start < d->n; start += 1000) {
-      std::vector<kos::MemoryRecord> batch;
-      for (size_t i = start; i < std::min(d->n, start + 1000); ++i) {
-        kos::MemoryRecord r;
-        r.id = absl::StrCat(i);
-        r.embedding.assign(&d->train[i * d->dim], &d->train[(i + 1) * d->dim]);
-        r.metadata = {{"label", d->labels[i]}, {"bucket", int(i % 1000)}};
-        batch.push_back(std::move(r));
-      }
-      auto s = d->mem->AddBatch("bench/fmnist", std::move(batch));
-      if (!s.ok()) {
-        fprintf(stderr, "%s\n", s.status().ToString().c_str());
-        exit(1);
-      }
+    const bool cached = k->mem->GetNamespace(kHnswNs).ok();
+    if (!k->mem->CreateNamespace(c).ok()) exit(1);
+    if (!cached) {
+      auto t0 = SteadyClock::now();
+      AddAll(k->mem.get(), kHnswNs);
+      k->hnsw_build_s = Since(t0);
+      if (!cache.empty() && !k->mem->Checkpoint().ok()) exit(1);
     }
-    d->kos_build_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    return d;
+    return k;
   }();
-  return *data;
+  return *k;
+}
+
+// The IVF namespace lives in its own in-memory store: it is cheap to build,
+// so it is never cached.
+kos::Memory& GetKosIvf(double* build_s) {
+  static double secs = 0;
+  static Kos* k = [] {
+    Data& d = GetData();
+    auto* k = new Kos;
+    k->store = *kos::OpenStore("memory:");
+    kos::MemoryOptions mo;
+    mo.store = k->store.get();
+    k->mem = *kos::Memory::Open(mo);
+    kos::NamespaceConfig c;
+    c.name = kIvfNs;
+    c.dimension = d.dim;
+    c.metric = kos::Metric::kL2;
+    c.index = kos::IndexKind::kFaissIvf;
+    c.nlist = kIvfNlist;
+    c.ivf_train_size = static_cast<int>(std::min(d.n, kIvfTrain));
+    if (!k->mem->CreateNamespace(c).ok()) exit(1);
+    auto t0 = SteadyClock::now();
+    AddAll(k->mem.get(), kIvfNs);
+    secs = Since(t0);
+    return k;
+  }();
+  *build_s = secs;
+  return *k->mem;
 }
 
 // Thread CPU time: on a shared, oversubscribed machine wall-clock latency
@@ -214,35 +372,85 @@ void Report(benchmark::State& state, std::vector<double> lat_us, std::vector<dou
   state.counters["n"] = GetData().n;
 }
 
-void BM_RawHnswlib(benchmark::State& state) {
+// Runs every test query once through `search` (which returns result ids),
+// timing each with thread CPU time and wall clock.
+template <typename F>
+void RunQueries(benchmark::State& state, const std::vector<std::vector<int64_t>>& truth,
+                F&& search) {
   Data& d = GetData();
-  d.raw->setEf(state.range(0));
   std::vector<double> lat, cpu;
+  std::vector<int64_t> got;
   double rs = 0;
   size_t nq = 0;
   for (auto _ : state) {
     for (size_t q = 0; q < d.nq; ++q) {
+      got.clear();
       const double c0 = CpuMicros();
-      auto t0 = std::chrono::steady_clock::now();
-      auto res = d.raw->searchKnn(&d.test[q * d.dim], kK);
-      lat.push_back(
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      auto t0 = SteadyClock::now();
+      if (!search(q, &got)) return;
+      lat.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - t0).count());
       cpu.push_back(CpuMicros() - c0);
-      std::vector<int64_t> got;
-      while (!res.empty()) {
-        got.push_back(res.top().second);
-        res.pop();
-      }
-      rs += Recall(got, d.truth[q]);
+      rs += Recall(got, truth[q]);
       ++nq;
     }
   }
   Report(state, lat, cpu, rs, nq);
-  state.counters["build_s"] = d.raw_build_s;
 }
 
-// selectivity: 0 = unfiltered, 1 = label == 3 (10%), 2 = bucket == 7 (0.1%).
-void BM_KosMemory(benchmark::State& state) {
+void BM_RawHnswlib(benchmark::State& state) {
+  Data& d = GetData();
+  RawHnsw& r = GetRawHnsw();
+  r.index->setEf(state.range(0));
+  RunQueries(state, d.truth, [&](size_t q, std::vector<int64_t>* got) {
+    auto res = r.index->searchKnn(&d.test[q * d.dim], kK);
+    while (!res.empty()) {
+      got->push_back(res.top().second);
+      res.pop();
+    }
+    return true;
+  });
+  state.counters["build_s"] = r.build_s;
+}
+
+void BM_RawFaissHnsw(benchmark::State& state) {
+  Data& d = GetData();
+  RawFaiss& r = GetFaissHnsw();
+  // FAISS 1.7.3's IndexHNSW::search does not read efSearch from
+  // SearchParametersHNSW (recall stayed flat across efSearch): set it on the index.
+  static_cast<faiss::IndexHNSW*>(r.index.get())->hnsw.efSearch = state.range(0);
+  std::vector<float> dist(kK);
+  std::vector<faiss::Index::idx_t> labels(kK);
+  RunQueries(state, d.truth, [&](size_t q, std::vector<int64_t>* got) {
+    r.index->search(1, &d.test[q * d.dim], kK, dist.data(), labels.data());
+    for (auto l : labels) {
+      if (l >= 0) got->push_back(l);
+    }
+    return true;
+  });
+  state.counters["build_s"] = r.build_s;
+}
+
+void BM_RawFaissIvf(benchmark::State& state) {
+  Data& d = GetData();
+  RawFaiss& r = GetFaissIvf();
+  faiss::SearchParametersIVF p;
+  p.nprobe = state.range(0);
+  std::vector<float> dist(kK);
+  std::vector<faiss::Index::idx_t> labels(kK);
+  RunQueries(state, d.truth, [&](size_t q, std::vector<int64_t>* got) {
+    r.index->search(1, &d.test[q * d.dim], kK, dist.data(), labels.data(), &p);
+    for (auto l : labels) {
+      if (l >= 0) got->push_back(l);
+    }
+    return true;
+  });
+  state.counters["build_s"] = r.build_s;
+}
+
+// Memory::Search over `mem`/`ns` with ef_search (HNSW) or nprobe (IVF) =
+// range(0); selectivity range(1): 0 = unfiltered, 1 = label == 3 (10%),
+// 2 = bucket == 7 (0.1%).
+void KosSearch(benchmark::State& state, kos::Memory& mem, const char* ns) {
   Data& d = GetData();
   const int sel = state.range(1);
   std::function<bool(size_t)> keep;
@@ -258,35 +466,41 @@ void BM_KosMemory(benchmark::State& state) {
   if (keep) {
     for (size_t q = 0; q < d.nq; ++q) truth[q] = Exact(d, &d.test[q * d.dim], kK, keep);
   }
-  std::vector<double> lat, cpu;
-  double rs = 0;
-  size_t nq = 0;
   kos::SearchRequest req;
-  req.ns = "bench/fmnist";
+  req.ns = ns;
   req.k = kK;
   req.ef_search = state.range(0);
   req.filter = filter;
-  for (auto _ : state) {
-    for (size_t q = 0; q < d.nq; ++q) {
-      req.vector.assign(&d.test[q * d.dim], &d.test[(q + 1) * d.dim]);
-      const double c0 = CpuMicros();
-      auto t0 = std::chrono::steady_clock::now();
-      auto hits = d.mem->Search(req);
-      lat.push_back(
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-      cpu.push_back(CpuMicros() - c0);
-      if (!hits.ok()) {
-        state.SkipWithError(hits.status().ToString().c_str());
-        return;
-      }
-      std::vector<int64_t> got;
-      for (auto& h : *hits) got.push_back(std::stoll(h.record.id));
-      rs += Recall(got, truth[q]);
-      ++nq;
-    }
+  std::vector<std::vector<float>> queries(d.nq);
+  for (size_t q = 0; q < d.nq; ++q) {
+    queries[q].assign(&d.test[q * d.dim], &d.test[(q + 1) * d.dim]);
   }
-  Report(state, lat, cpu, rs, nq);
-  state.counters["build_s"] = d.kos_build_s;
+  RunQueries(state, truth, [&](size_t q, std::vector<int64_t>* got) {
+    // Moved in and out so the copy of the query is not timed (the raw
+    // baselines take a pointer).
+    req.vector = std::move(queries[q]);
+    auto hits = mem.Search(req);
+    queries[q] = std::move(req.vector);
+    if (!hits.ok()) {
+      state.SkipWithError(hits.status().ToString().c_str());
+      return false;
+    }
+    for (auto& h : *hits) got->push_back(std::stoll(h.record.id));
+    return true;
+  });
+}
+
+void BM_KosMemory(benchmark::State& state) {
+  Kos& k = GetKos();
+  KosSearch(state, *k.mem, kHnswNs);
+  state.counters["build_s"] = k.hnsw_build_s;
+}
+
+void BM_KosIvf(benchmark::State& state) {
+  double build_s = 0;
+  kos::Memory& mem = GetKosIvf(&build_s);
+  KosSearch(state, mem, kIvfNs);
+  state.counters["build_s"] = build_s;
 }
 
 std::vector<float> Synthetic(size_t n, int dim) {
@@ -298,24 +512,47 @@ std::vector<float> Synthetic(size_t n, int dim) {
 }
 
 constexpr int kIngestDim = 128;
-constexpr size_t kIngestN = 10000;
 
+// range(0): vectors.
 void BM_IngestRawHnswlib(benchmark::State& state) {
-  auto v = Synthetic(kIngestN, kIngestDim);
+  const size_t n = state.range(0);
+  auto v = Synthetic(n, kIngestDim);
   const double c0 = CpuMicros();
   for (auto _ : state) {
     hnswlib::L2Space space(kIngestDim);
-    hnswlib::HierarchicalNSW<float> h(&space, kIngestN, kM, kEfConstruction, 100);
-    for (size_t i = 0; i < kIngestN; ++i) h.addPoint(&v[i * kIngestDim], i);
+    hnswlib::HierarchicalNSW<float> h(&space, n, kM, kEfConstruction, 100);
+    for (size_t i = 0; i < n; ++i) h.addPoint(&v[i * kIngestDim], i);
     benchmark::DoNotOptimize(h.cur_element_count);
   }
-  state.SetItemsProcessed(state.iterations() * kIngestN);
-  state.counters["cpu_vectors_per_s"] = kIngestN / ((CpuMicros() - c0) / 1e6);
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["cpu_vectors_per_s"] = n / ((CpuMicros() - c0) / 1e6);
 }
 
+// range(0): vectors; trains on the first kIngestIvfTrain, like the libkos
+// namespace below.
+constexpr size_t kIngestIvfTrain = 10000;
+void BM_IngestRawFaissIvf(benchmark::State& state) {
+  const size_t n = state.range(0);
+  auto v = Synthetic(n, kIngestDim);
+  const double c0 = CpuMicros();
+  for (auto _ : state) {
+    auto* quantizer = new faiss::IndexFlatL2(kIngestDim);
+    faiss::IndexIVFFlat ivf(quantizer, kIngestDim, 100, faiss::METRIC_L2);
+    ivf.own_fields = true;
+    ivf.train(std::min(n, kIngestIvfTrain), v.data());
+    for (size_t s = 0; s < n; s += 1000) ivf.add(std::min<size_t>(1000, n - s), &v[s * kIngestDim]);
+    benchmark::DoNotOptimize(ivf.ntotal);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["cpu_vectors_per_s"] = n / ((CpuMicros() - c0) / 1e6);
+}
+
+// range(0): IndexKind; range(1): vectors. Batches of 1000.
 void BM_IngestKosDurable(benchmark::State& state) {
-  auto v = Synthetic(kIngestN, kIngestDim);
-  const size_t batch = state.range(0);
+  const auto kind = static_cast<kos::IndexKind>(state.range(0));
+  const size_t n = state.range(1);
+  const size_t batch = 1000;
+  auto v = Synthetic(n, kIngestDim);
   for (auto _ : state) {
     state.PauseTiming();
     char tmpl[] = "/tmp/kos_mem_bench_XXXXXX";
@@ -332,13 +569,16 @@ void BM_IngestKosDurable(benchmark::State& state) {
     c.name = "bench/ingest";
     c.dimension = kIngestDim;
     c.metric = kos::Metric::kL2;
+    c.index = kind;
     c.m = kM;
     c.ef_construction = kEfConstruction;
+    c.nlist = 100;
+    c.ivf_train_size = kIngestIvfTrain;
     if (!mem->CreateNamespace(c).ok()) exit(1);
     std::vector<std::vector<kos::MemoryRecord>> batches;
-    for (size_t s = 0; s < kIngestN; s += batch) {
+    for (size_t s = 0; s < n; s += batch) {
       std::vector<kos::MemoryRecord> b;
-      for (size_t i = s; i < std::min(kIngestN, s + batch); ++i) {
+      for (size_t i = s; i < std::min(n, s + batch); ++i) {
         kos::MemoryRecord r;
         r.id = absl::StrCat(i);
         r.embedding.assign(&v[i * kIngestDim], &v[(i + 1) * kIngestDim]);
@@ -355,51 +595,45 @@ void BM_IngestKosDurable(benchmark::State& state) {
         return;
       }
     }
-    state.counters["cpu_vectors_per_s"] = kIngestN / ((CpuMicros() - c0) / 1e6);
+    state.counters["cpu_vectors_per_s"] = n / ((CpuMicros() - c0) / 1e6);
     state.PauseTiming();
     mem.reset();
     store->reset();
     std::filesystem::remove_all(dir);
     state.ResumeTiming();
   }
-  state.SetItemsProcessed(state.iterations() * kIngestN);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+benchmark::internal::Benchmark* Once(benchmark::internal::Benchmark* b) {
+  return b->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  // Interleave baseline and libkos at each setting so machine-load drift hits both.
+  // Interleave baselines and libkos at each setting so machine-load drift hits all.
   for (int ef : {16, 32, 64, 128, 256}) {
-    benchmark::RegisterBenchmark("BM_RawHnswlib", BM_RawHnswlib)
-        ->Arg(ef)
-        ->Iterations(1)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
-        ->Args({ef, 0})
-        ->Iterations(1)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    Once(benchmark::RegisterBenchmark("BM_RawHnswlib", BM_RawHnswlib)->Arg(ef));
+    Once(benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)->Args({ef, 0}));
+    Once(benchmark::RegisterBenchmark("BM_RawFaissHnsw", BM_RawFaissHnsw)->Arg(ef));
   }
   for (int ef : {64, 128}) {
     for (int sel : {1, 2}) {
-      benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)
-          ->Args({ef, sel})
-          ->Iterations(1)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      Once(benchmark::RegisterBenchmark("BM_KosMemory", BM_KosMemory)->Args({ef, sel}));
     }
   }
-  benchmark::RegisterBenchmark("BM_IngestRawHnswlib", BM_IngestRawHnswlib)
-      ->Iterations(1)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BM_IngestKosDurable", BM_IngestKosDurable)
-      ->Arg(1000)
-      ->Iterations(1)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
+  for (int nprobe : {4, 8, 16, 32}) {
+    Once(benchmark::RegisterBenchmark("BM_RawFaissIvf", BM_RawFaissIvf)->Arg(nprobe));
+    Once(benchmark::RegisterBenchmark("BM_KosIvf", BM_KosIvf)->Args({nprobe, 0}));
+  }
+  Once(benchmark::RegisterBenchmark("BM_IngestRawHnswlib", BM_IngestRawHnswlib)->Arg(10000));
+  Once(benchmark::RegisterBenchmark("BM_IngestKosDurable", BM_IngestKosDurable)
+           ->Args({static_cast<int>(kos::IndexKind::kHnswlib), 10000}));
+  Once(benchmark::RegisterBenchmark("BM_IngestRawFaissIvf", BM_IngestRawFaissIvf)->Arg(100000));
+  Once(benchmark::RegisterBenchmark("BM_IngestKosDurable", BM_IngestKosDurable)
+           ->Args({static_cast<int>(kos::IndexKind::kFaissIvf), 100000}));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -61,6 +61,12 @@ struct NamespaceConfig {
   int m = 16;
   int ef_construction = 200;
   int ef_search = 64;
+  // FAISS IVF parameters (see VectorIndexOptions): lists (0 = ~sqrt(n)),
+  // lists probed per query (SearchRequest::ef_search overrides it for IVF),
+  // and how many records trigger training. Defaults 0 / 16 / 10000.
+  int nlist = 0;
+  int nprobe = 16;
+  int ivf_train_size = 10000;
   // TTL given to records added without one; zero: records never expire.
   absl::Duration default_ttl = absl::ZeroDuration();
 };
@@ -198,8 +204,10 @@ struct MemoryOptions {
   // very selective filters). Default 2000.
   size_t exact_filter_threshold = 2000;
   // Also scan exactly when that is estimated cheaper than the graph walk:
-  // matches^2 <= 2 * M * ef * records (the walk expands ~ef/selectivity
-  // nodes of ~2M neighbours each). Default true.
+  // matches <= M * ef, where the walk (which visits only matching nodes and
+  // their two-hop neighbourhood) expands ~ef nodes and scores < M new
+  // neighbours of each, and ef is raised up to 4x for filters matching
+  // under 10% of the records. Default true.
   bool exact_filter_cost_model = true;
   // Permission checks for calls made through Memory::As(principal): reading
   // namespace N needs `read` on resource `memory:ns/N`, changing it needs
@@ -332,6 +340,12 @@ class KOS_EXPORT Memory {
   // one file per namespace). FAILED_PRECONDITION without index_dir. Also done
   // by the destructor. Writers of a namespace wait while it is saved.
   absl::Status Checkpoint();
+  // (Re)builds the namespace's index from the vectors it holds: trains a
+  // FAISS IVF index now instead of at ivf_train_size records, or re-clusters
+  // a trained one. No-op for other kinds. Not persisted by itself: the next
+  // Checkpoint saves the trained index (a restart before that retrains once
+  // ivf_train_size records are loaded).
+  absl::Status TrainIndex(absl::string_view ns);
 
   // Deletes expired records from the Store and frees their index slots.
   absl::StatusOr<size_t> PurgeExpired();

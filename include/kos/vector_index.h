@@ -1,9 +1,10 @@
 // VectorIndex: an in-memory nearest-neighbour index over fixed-dimension float
 // vectors keyed by caller-chosen 64-bit ids, with implementations on FAISS
-// (exact flat, HNSW) and hnswlib (HNSW). Filters run inside the search (the
+// (exact flat, HNSW, IVF-flat) and hnswlib (HNSW). Filters run inside the search (the
 // index skips non-matching ids while it walks), so a filtered top-k keeps its
 // recall instead of being cut down after the fact. Deleted slots are reused
-// (hnswlib) or compacted (FAISS), so add/delete churn does not grow memory.
+// (hnswlib) or compacted (FAISS flat/HNSW) or taken out of the inverted lists
+// (FAISS IVF), so add/delete churn does not grow memory.
 #ifndef KOS_VECTOR_INDEX_H_
 #define KOS_VECTOR_INDEX_H_
 
@@ -32,9 +33,11 @@ enum class IndexKind {
   kFaissFlat,  // exact brute force (FAISS IndexFlat); removal compacts storage
   kFaissHnsw,  // FAISS IndexHNSWFlat; removals are tombstones rebuilt away past a threshold
   kHnswlib,    // hnswlib HierarchicalNSW; removed slots are reused by later adds
+  kFaissIvf,   // FAISS IndexIVFFlat (large sets): exact until trained, then nprobe lists
 };
 
-// Parses/prints "cosine" | "ip" | "l2" and "faiss_flat" | "faiss_hnsw" | "hnswlib".
+// Parses/prints "cosine" | "ip" | "l2" and "faiss_flat" | "faiss_hnsw" | "hnswlib" |
+// "faiss_ivf".
 KOS_EXPORT absl::StatusOr<Metric> ParseMetric(absl::string_view s);
 KOS_EXPORT const char* MetricName(Metric m);
 KOS_EXPORT absl::StatusOr<IndexKind> ParseIndexKind(absl::string_view s);
@@ -58,6 +61,17 @@ struct VectorIndexOptions {
   // FAISS HNSW only: rebuild the graph when tombstones exceed this fraction of
   // stored vectors (keeps memory <= (1 + fraction) x live). Default 0.2.
   double rebuild_tombstone_fraction = 0.2;
+  // FAISS IVF only: number of k-means lists; 0 = about sqrt(training vectors).
+  // Always capped at training vectors / 39 (FAISS's minimum per centroid).
+  // Default 0.
+  int nlist = 0;
+  // FAISS IVF only: lists probed per query (>= 1); Search's `ef_search`
+  // argument overrides it when > 0. Default 16.
+  int nprobe = 16;
+  // FAISS IVF only: the index trains itself on everything it holds once this
+  // many vectors have been added (until then searches are exact); Train()
+  // forces it earlier. Default 10000.
+  size_t ivf_train_size = 10000;
 };
 
 // One search hit. Larger `score` means more similar for every metric.
@@ -89,16 +103,37 @@ class KOS_EXPORT VectorIndex {
   virtual absl::StatusOr<size_t> Remove(absl::Span<const int64_t> ids) = 0;
 
   // Top-k by score (descending) among ids accepted by `filter` (all if null).
-  // `ef_search` overrides Options::ef_search when > 0.
+  // `ef_search` overrides Options::ef_search (HNSW) or Options::nprobe (IVF)
+  // when > 0.
   virtual absl::StatusOr<std::vector<Neighbor>> Search(absl::Span<const float> query, size_t k,
                                                        const IdFilter& filter = nullptr,
                                                        int ef_search = 0) const = 0;
+
+  // Filtered search when the caller can enumerate the filter's matches:
+  // `seeds` are some matching ids spread over the set (a few dozen). A graph
+  // index then starts from the seeds and walks only accepted nodes, stepping
+  // through a rejected neighbour to its own neighbours (ACORN-1, Patel et al.
+  // SIGMOD 2024, as Qdrant does at search time), instead of wading through
+  // the rejected part of the graph: with a filter that selects one region of
+  // the space (a class label) the plain filtered walk visits most of the
+  // graph. Default: Search(query, k, filter, ef_search).
+  virtual absl::StatusOr<std::vector<Neighbor>> SearchFiltered(absl::Span<const float> query,
+                                                               size_t k, const IdFilter& filter,
+                                                               int ef_search,
+                                                               absl::Span<const int64_t> seeds) const;
 
   // Exact top-k restricted to `candidates` (unknown ids skipped). Used when a
   // filter is so selective that scanning its matches beats walking the graph.
   // Implementations may override it to score stored vectors in place.
   virtual absl::StatusOr<std::vector<Neighbor>> SearchSubset(
       absl::Span<const float> query, size_t k, absl::Span<const int64_t> candidates) const;
+
+  // Builds whatever the index needs from the vectors it holds: FAISS IVF
+  // clusters them (again, if already trained: a rebuild); other kinds need
+  // nothing and return OK.
+  virtual absl::Status Train();
+  // False only for an IVF index still holding its vectors flat (exact search).
+  virtual bool Trained() const;
 
   // Copies the stored (normalized, for cosine) vector of `id` into `out`
   // (dimension floats). NOT_FOUND if absent.

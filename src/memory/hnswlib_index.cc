@@ -101,7 +101,30 @@ class HnswlibIndex final : public VectorIndex {
     std::vector<Neighbor> out;
     if (k == 0 || id_to_slot_.empty()) return out;
     const size_t ef = std::max<size_t>(k, ef_search > 0 ? ef_search : options_.ef_search);
-    auto top = BeamSearch(q.data(), ef, filter);
+    // Without a filter, hnswlib's own base-layer search is the walk we want
+    // (it skips deleted slots itself), and it is the code the raw-hnswlib
+    // baseline runs: using it keeps the wrapper's cost to the id mapping.
+    auto top = filter ? BeamSearch(q.data(), ef, filter) : BaseSearch(q.data(), ef);
+    while (top.size() > k) top.pop();
+    out.resize(top.size());
+    for (size_t i = top.size(); i-- > 0;) {
+      const auto& [dist, internal] = top.top();
+      out[i] = {slot_to_id_[index_->getExternalLabel(internal)], ToScore(dist)};
+      top.pop();
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<Neighbor>> SearchFiltered(
+      absl::Span<const float> query, size_t k, const IdFilter& filter, int ef_search,
+      absl::Span<const int64_t> seeds) const override {
+    if (!filter || seeds.empty()) return Search(query, k, filter, ef_search);
+    std::vector<float> q;
+    KOS_RETURN_IF_ERROR(PrepareQuery(query, &q));
+    std::vector<Neighbor> out;
+    if (k == 0 || id_to_slot_.empty()) return out;
+    const size_t ef = std::max<size_t>(k, ef_search > 0 ? ef_search : options_.ef_search);
+    auto top = AcornSearch(q.data(), ef, filter, seeds);
     while (top.size() > k) top.pop();
     out.resize(top.size());
     for (size_t i = top.size(); i-- > 0;) {
@@ -240,10 +263,9 @@ class HnswlibIndex final : public VectorIndex {
 
  private:
   using Dist = std::pair<float, hnswlib::tableint>;
-  struct Farther {
-    bool operator()(const Dist& a, const Dist& b) const { return a.first < b.first; }
-  };
-  using MaxHeap = std::priority_queue<Dist, std::vector<Dist>, Farther>;
+  // hnswlib's own heap type (farthest on top), so its search result is used as is.
+  using MaxHeap = std::priority_queue<Dist, std::vector<Dist>,
+                                      hnswlib::HierarchicalNSW<float>::CompareByFirst>;
 
   void Reset(size_t capacity) {
     index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
@@ -259,10 +281,8 @@ class HnswlibIndex final : public VectorIndex {
     return options_.metric == Metric::kL2 ? -dist : 1.0f - dist;
   }
 
-  // Greedy descent through the upper layers, then a filtered beam search of
-  // layer 0. Returns a max-heap (farthest on top) of at most `ef` accepted,
-  // non-deleted nodes.
-  MaxHeap BeamSearch(const float* q, size_t ef, const IdFilter& filter) const {
+  // Greedy descent through the upper layers to the layer-0 entry point.
+  hnswlib::tableint Descend(const float* q, float* entry_dist) const {
     const auto& h = *index_;
     auto dist = [&](hnswlib::tableint id) {
       return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
@@ -286,6 +306,29 @@ class HnswlibIndex final : public VectorIndex {
         }
       }
     }
+    *entry_dist = cur_d;
+    return cur;
+  }
+
+  // Unfiltered layer-0 search by hnswlib itself. Returns a max-heap
+  // (farthest on top) of at most `ef` non-deleted nodes.
+  MaxHeap BaseSearch(const float* q, size_t ef) const {
+    const auto& h = *index_;
+    float entry_d;
+    const hnswlib::tableint entry = Descend(q, &entry_d);
+    return h.num_deleted_ ? h.template searchBaseLayerST<true>(entry, q, ef)
+                          : h.template searchBaseLayerST<false>(entry, q, ef);
+  }
+
+  // Filtered beam search of layer 0 after the greedy descent. Returns a
+  // max-heap (farthest on top) of at most `ef` accepted, non-deleted nodes.
+  MaxHeap BeamSearch(const float* q, size_t ef, const IdFilter& filter) const {
+    const auto& h = *index_;
+    auto dist = [&](hnswlib::tableint id) {
+      return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
+    };
+    float cur_d;
+    const hnswlib::tableint cur = Descend(q, &cur_d);
     auto accept = [&](hnswlib::tableint id) {
       if (h.isMarkedDeleted(id)) return false;
       return !filter || filter(slot_to_id_[h.getExternalLabel(id)]);
@@ -333,6 +376,91 @@ class HnswlibIndex final : public VectorIndex {
           }
           if (!top.empty() && top.size() >= ef) lower = top.top().first;
         }
+      }
+    }
+    h.visited_list_pool_->releaseVisitedList(vl);
+    return top;
+  }
+
+  // Layer-0 beam search over accepted nodes only, seeded with the greedy
+  // descent's entry point (if accepted) and `seeds`. A rejected neighbour is
+  // not scored; its neighbours are considered instead (two hops), and each
+  // expansion scores at most 2M new nodes, so the cost per expansion stays
+  // that of an unfiltered walk.
+  MaxHeap AcornSearch(const float* q, size_t ef, const IdFilter& filter,
+                      absl::Span<const int64_t> seeds) const {
+    const auto& h = *index_;
+    auto dist = [&](hnswlib::tableint id) {
+      return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
+    };
+    auto accept = [&](hnswlib::tableint id) {
+      if (h.isMarkedDeleted(id)) return false;
+      return filter(slot_to_id_[h.getExternalLabel(id)]);
+    };
+    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+    MaxHeap top;
+    std::priority_queue<Dist> candidates;  // by negated distance: nearest on top
+    float lower = std::numeric_limits<float>::max();
+    auto consider = [&](hnswlib::tableint x, float d) {
+      if (top.size() >= ef && d >= lower) return;
+      candidates.emplace(-d, x);
+      top.emplace(d, x);
+      if (top.size() > ef) top.pop();
+      if (top.size() >= ef) lower = top.top().first;
+    };
+    float entry_d;
+    const hnswlib::tableint entry = Descend(q, &entry_d);
+    visited[entry] = tag;
+    if (accept(entry)) consider(entry, entry_d);
+    for (int64_t id : seeds) {
+      auto it = id_to_slot_.find(id);
+      if (it == id_to_slot_.end()) continue;
+      auto lt = h.label_lookup_.find(it->second);
+      if (lt == h.label_lookup_.end()) continue;
+      const hnswlib::tableint x = lt->second;
+      if (visited[x] == tag) continue;
+      visited[x] = tag;
+      if (accept(x)) consider(x, dist(x));
+    }
+    const size_t cap = 2 * options_.m;
+    std::vector<hnswlib::tableint> bridges, fresh;
+    while (!candidates.empty()) {
+      const auto [neg_d, c] = candidates.top();
+      if (-neg_d > lower && top.size() >= ef) break;
+      candidates.pop();
+      bridges.clear();
+      fresh.clear();
+      auto* ll = h.get_linklist0(c);
+      const int n = h.getListCount(ll);
+      const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+      for (int i = 0; i < n; ++i) {
+        const hnswlib::tableint x = nb[i];
+        if (visited[x] == tag) continue;
+        visited[x] = tag;
+        if (accept(x)) {
+          fresh.push_back(x);
+        } else {
+          bridges.push_back(x);
+        }
+      }
+      for (size_t b = 0; b < bridges.size() && fresh.size() < cap; ++b) {
+        auto* ll2 = h.get_linklist0(bridges[b]);
+        const int n2 = h.getListCount(ll2);
+        const auto* nb2 = reinterpret_cast<const hnswlib::tableint*>(ll2 + 1);
+        for (int i = 0; i < n2 && fresh.size() < cap; ++i) {
+          const hnswlib::tableint y = nb2[i];
+          // Rejected two-hop nodes stay unvisited: they may still bridge
+          // when met as a direct neighbour later.
+          if (visited[y] == tag || !accept(y)) continue;
+          visited[y] = tag;
+          fresh.push_back(y);
+        }
+      }
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        if (i + 1 < fresh.size()) _mm_prefetch(h.getDataByInternalId(fresh[i + 1]), _MM_HINT_T0);
+        consider(fresh[i], dist(fresh[i]));
       }
     }
     h.visited_list_pool_->releaseVisitedList(vl);

@@ -16,6 +16,7 @@ namespace kos::memory_internal {
 
 std::unique_ptr<VectorIndex> NewHnswlibIndex(const VectorIndexOptions& options);
 std::unique_ptr<VectorIndex> NewFaissIndex(const VectorIndexOptions& options);
+std::unique_ptr<VectorIndex> NewFaissIvfIndex(const VectorIndexOptions& options);
 
 // 64-bit FNV-1a; stable across processes (unlike absl::Hash), used for file
 // checksums and feature hashing.

@@ -92,6 +92,9 @@ Json ConfigToJson(const NamespaceConfig& c) {
               {"m", c.m},
               {"ef_construction", c.ef_construction},
               {"ef_search", c.ef_search},
+              {"nlist", c.nlist},
+              {"nprobe", c.nprobe},
+              {"ivf_train_size", c.ivf_train_size},
               {"default_ttl_us", absl::ToInt64Microseconds(c.default_ttl)}};
 }
 
@@ -112,6 +115,15 @@ absl::StatusOr<NamespaceConfig> ConfigFromJson(const Json& j) {
   c.ef_construction = static_cast<int>(efc);
   c.ef_search = static_cast<int>(efs);
   c.default_ttl = absl::Microseconds(ttl);
+  // The IVF fields came later: configs stored before them keep the defaults.
+  for (auto [key, field] : {std::pair<const char*, int*>{"nlist", &c.nlist},
+                            {"nprobe", &c.nprobe},
+                            {"ivf_train_size", &c.ivf_train_size}}) {
+    if (!j.contains(key)) continue;
+    KOS_ASSIGN_OR_RETURN(int64_t v, GetInt(j, key));
+    if (v < 0 || v > (int64_t{1} << 30)) return absl::DataLossError("bad IVF field in config");
+    *field = static_cast<int>(v);
+  }
   return c;
 }
 
@@ -370,6 +382,10 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> MakeIndex(const NamespaceConfig& c)
   o.m = c.m;
   o.ef_construction = c.ef_construction;
   o.ef_search = c.ef_search;
+  o.nlist = c.nlist;
+  o.nprobe = c.nprobe;
+  if (c.ivf_train_size < 1) return absl::InvalidArgumentError("ivf_train_size must be >= 1");
+  o.ivf_train_size = static_cast<size_t>(c.ivf_train_size);
   return VectorIndex::Create(o);
 }
 }  // namespace
@@ -491,6 +507,15 @@ absl::Status Memory::Checkpoint() {
   }
   for (auto& ns : all) KOS_RETURN_IF_ERROR(SaveNamespace(ns.get()));
   return absl::OkStatus();
+}
+
+absl::Status Memory::TrainIndex(absl::string_view name) {
+  KOS_ASSIGN_OR_RETURN(auto ns, Find(name));
+  absl::MutexLock l(&ns->mu);
+  if (ns->deleted) {
+    return absl::NotFoundError(absl::StrCat("namespace '", name, "' does not exist"));
+  }
+  return ns->index->Train();
 }
 
 absl::Status Memory::LoadSaved(Namespace* ns) {
@@ -1041,17 +1066,36 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   };
   std::vector<Neighbor> found;
   bool exact = false;
+  size_t ef = std::max<size_t>(candidates,
+                               req.ef_search > 0 ? req.ef_search : ns->config.ef_search);
+  std::vector<int64_t> seeds;
   if (allowed.has_value()) {
+    // Query planning as in Qdrant: the payload index gives the exact match
+    // count m, and the cheaper of two plans runs. An exact scan scores m
+    // vectors; a filtered (ACORN) walk expands about ef nodes and scores
+    // fewer than M new neighbours of each, so scan when m <= M * ef. A
+    // selective filter thins the graph the walk can use, so ef is raised for
+    // it (up to 4x at 2.5% or fewer matches), which also moves the break-even
+    // point towards the scan.
     const double m = static_cast<double>(allowed->Count());
-    const double ef = static_cast<double>(
-        std::max<size_t>(candidates, req.ef_search > 0 ? req.ef_search : ns->config.ef_search));
-    // An exact scan scores m vectors; a filtered walk scores about 2M per
-    // expanded node and expands about ef / selectivity nodes even when the
-    // matches are spread evenly (clustered matches, e.g. one class of a
-    // labelled data set, cost far more).
+    const double n = static_cast<double>(std::max<size_t>(ns->by_id.size(), 1));
+    const double sel = m / n;
+    if (sel < 0.1 && ns->config.index != IndexKind::kFaissIvf) {
+      ef = static_cast<size_t>(ef * std::min(4.0, 0.1 / std::max(sel, 1e-9)));
+    }
     exact = m <= options_.exact_filter_threshold ||
-            (options_.exact_filter_cost_model &&
-             m * m <= 2.0 * ns->config.m * ef * static_cast<double>(ns->by_id.size()));
+            (options_.exact_filter_cost_model && m <= static_cast<double>(ns->config.m) * ef);
+    if (!exact && m > 0) {
+      // A few dozen matching entry points spread over the label space, found
+      // by probing the bitmap at a stride (cheaper than enumerating it).
+      const size_t universe = allowed->universe();
+      const size_t probes =
+          std::min<size_t>(universe, static_cast<size_t>(std::ceil(48.0 / std::max(sel, 1e-6))));
+      for (size_t i = 0; i < probes && seeds.size() < 32; ++i) {
+        const int64_t label = static_cast<int64_t>(i * universe / probes);
+        if (allowed->Test(label) && accept(label)) seeds.push_back(label);
+      }
+    }
   } else if (filter.has_value()) {
     // Estimate the selectivity on an evenly spaced sample.
     const size_t n = entries.size();
@@ -1083,7 +1127,9 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   } else {
     IdFilter f;
     if (filter.has_value() || check_ttl) f = accept;
-    KOS_ASSIGN_OR_RETURN(found, ns->index->Search(query, candidates, f, req.ef_search));
+    const int ef_arg = allowed.has_value() ? static_cast<int>(ef) : req.ef_search;
+    KOS_ASSIGN_OR_RETURN(found,
+                         ns->index->SearchFiltered(query, candidates, f, ef_arg, seeds));
   }
   if (req.hybrid) {
     auto kw = ns->keywords.Search(req.text, candidates, accept);

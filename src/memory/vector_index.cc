@@ -18,6 +18,9 @@ namespace kos {
 
 VectorIndex::~VectorIndex() = default;
 
+absl::Status VectorIndex::Train() { return absl::OkStatus(); }
+bool VectorIndex::Trained() const { return true; }
+
 absl::StatusOr<Metric> ParseMetric(absl::string_view s) {
   if (s == "cosine") return Metric::kCosine;
   if (s == "ip" || s == "inner_product") return Metric::kInnerProduct;
@@ -42,8 +45,9 @@ absl::StatusOr<IndexKind> ParseIndexKind(absl::string_view s) {
   if (s == "faiss_flat") return IndexKind::kFaissFlat;
   if (s == "faiss_hnsw") return IndexKind::kFaissHnsw;
   if (s == "hnswlib") return IndexKind::kHnswlib;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown index kind '", s, "' (expected faiss_flat, faiss_hnsw or hnswlib)"));
+  if (s == "faiss_ivf") return IndexKind::kFaissIvf;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown index kind '", s, "' (expected faiss_flat, faiss_hnsw, faiss_ivf or hnswlib)"));
 }
 
 const char* IndexKindName(IndexKind k) {
@@ -54,6 +58,8 @@ const char* IndexKindName(IndexKind k) {
       return "faiss_hnsw";
     case IndexKind::kHnswlib:
       return "hnswlib";
+    case IndexKind::kFaissIvf:
+      return "faiss_ivf";
   }
   return "?";
 }
@@ -86,12 +92,20 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(const VectorInd
   if (!(o.rebuild_tombstone_fraction > 0 && o.rebuild_tombstone_fraction <= 10)) {
     return absl::InvalidArgumentError("rebuild_tombstone_fraction must be in (0, 10]");
   }
+  if (o.nlist < 0 || o.nlist > (1 << 20) || o.nprobe < 1) {
+    return absl::InvalidArgumentError("nlist must be 0..2^20 and nprobe >= 1");
+  }
+  if (o.ivf_train_size < 1 || o.ivf_train_size > (size_t{1} << 32)) {
+    return absl::InvalidArgumentError("ivf_train_size must be 1..2^32");
+  }
   switch (o.kind) {
     case IndexKind::kHnswlib:
       return memory_internal::NewHnswlibIndex(o);
     case IndexKind::kFaissFlat:
     case IndexKind::kFaissHnsw:
       return memory_internal::NewFaissIndex(o);
+    case IndexKind::kFaissIvf:
+      return memory_internal::NewFaissIvfIndex(o);
   }
   return absl::InvalidArgumentError("unknown index kind");
 }
@@ -164,6 +178,12 @@ float VectorIndex::Score(const float* a, const float* b) const {
   float s = 0;
   for (int i = 0; i < d; ++i) s += a[i] * b[i];
   return s;
+}
+
+absl::StatusOr<std::vector<Neighbor>> VectorIndex::SearchFiltered(
+    absl::Span<const float> query, size_t k, const IdFilter& filter, int ef_search,
+    absl::Span<const int64_t> /*seeds*/) const {
+  return Search(query, k, filter, ef_search);
 }
 
 absl::StatusOr<std::vector<Neighbor>> VectorIndex::SearchSubset(

@@ -52,6 +52,12 @@ class VectorIndexTest : public ::testing::TestWithParam<Param> {
     o.metric = GetParam().metric;
     o.ef_search = 64;
     o.ef_construction = 40;  // keeps the suite fast on a shared machine
+    // IVF: train at 250 vectors on 6 lists, probe 2, so that most tests below
+    // run on a trained index (searching a third of it) and a few on the
+    // untrained flat phase.
+    o.ivf_train_size = 250;
+    o.nlist = 6;
+    o.nprobe = 2;
     auto idx = VectorIndex::Create(o);
     EXPECT_TRUE(idx.ok()) << idx.status();
     return *std::move(idx);
@@ -279,7 +285,9 @@ INSTANTIATE_TEST_SUITE_P(All, VectorIndexTest,
                                            Param{IndexKind::kFaissFlat, Metric::kCosine},
                                            Param{IndexKind::kFaissFlat, Metric::kL2},
                                            Param{IndexKind::kFaissHnsw, Metric::kCosine},
-                                           Param{IndexKind::kFaissHnsw, Metric::kL2}),
+                                           Param{IndexKind::kFaissHnsw, Metric::kL2},
+                                           Param{IndexKind::kFaissIvf, Metric::kCosine},
+                                           Param{IndexKind::kFaissIvf, Metric::kL2}),
                          ParamName);
 
 TEST(VectorIndexOptionsTest, RejectsBadOptions) {
@@ -290,6 +298,18 @@ TEST(VectorIndexOptionsTest, RejectsBadOptions) {
   EXPECT_EQ(VectorIndex::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseMetric("manhattan").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*ParseIndexKind("faiss_hnsw"), IndexKind::kFaissHnsw);
+  EXPECT_EQ(*ParseIndexKind("faiss_ivf"), IndexKind::kFaissIvf);
+  EXPECT_STREQ(IndexKindName(IndexKind::kFaissIvf), "faiss_ivf");
+  o.m = 16;
+  o.kind = IndexKind::kFaissIvf;
+  o.nprobe = 0;
+  EXPECT_EQ(VectorIndex::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.nprobe = 1;
+  o.nlist = -1;
+  EXPECT_EQ(VectorIndex::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.nlist = 4;
+  o.ivf_train_size = 0;
+  EXPECT_EQ(VectorIndex::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
