@@ -2,9 +2,12 @@
 // the same signing input and signature, in the same process.
 //
 //   BM_RawEd25519Verify      crypto_sign_verify_detached(sig, header.payload, pk)
-//   BM_VerifyAccessToken     AccessTokenService::Verify: strict parse, base64url,
-//                            header checks, keyring lookup, Ed25519, claims
-//   BM_AuthenticatorValidate Verify + live session (Ephemeral) + user (Store)
+//   BM_VerifyAccessTokenUncached  AccessTokenService::Verify with the verified-token
+//                            cache off: strict parse, base64url, header checks,
+//                            keyring lookup, Ed25519, claims
+//   BM_VerifyAccessToken     the same token again with the cache on (the default):
+//                            BLAKE2b of the token, a shard lookup, lifetime checks
+//   BM_AuthenticatorValidate Verify (cached) + live session (Ephemeral) + user (Store)
 //   BM_IssueAccessToken      signing, for scale
 #include <sodium.h>
 
@@ -29,6 +32,7 @@ struct Env {
   std::unique_ptr<kos::UserStore> users;
   std::unique_ptr<kos::SigningKeyring> keyring;
   std::unique_ptr<kos::AccessTokenService> tokens;
+  std::unique_ptr<kos::AccessTokenService> tokens_uncached;
   std::unique_ptr<kos::SessionManager> sessions;
   std::unique_ptr<kos::Authenticator> auth;
   std::string token;
@@ -57,6 +61,8 @@ struct Env {
     to.issuer = "https://kos.bench";
     to.audience = "kos-api";
     tokens = *kos::AccessTokenService::Open(to);
+    to.verified_cache_entries = 0;
+    tokens_uncached = *kos::AccessTokenService::Open(to);
     kos::SessionOptions sess;
     sess.ephemeral = ephemeral.get();
     sess.clock = &clock;
@@ -99,6 +105,18 @@ void BM_RawEd25519Verify(benchmark::State& state) {
   state.SetLabel(std::to_string(e.signing_input.size()) + " B signing input");
 }
 BENCHMARK(BM_RawEd25519Verify);
+
+void BM_VerifyAccessTokenUncached(benchmark::State& state) {
+  Env& e = GetEnv();
+  for (auto _ : state) {
+    auto c = e.tokens_uncached->Verify(e.token);
+    if (!c.ok()) state.SkipWithError("verify failed");
+    benchmark::DoNotOptimize(c);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(std::to_string(e.token.size()) + " B token");
+}
+BENCHMARK(BM_VerifyAccessTokenUncached);
 
 void BM_VerifyAccessToken(benchmark::State& state) {
   Env& e = GetEnv();

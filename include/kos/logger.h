@@ -54,6 +54,9 @@ class KOS_EXPORT LogSink {
   virtual ~LogSink();
   // Must not block for long; may drop records under overload.
   virtual void Write(const LogRecord& record) = 0;
+  // The same, for a record the caller no longer needs (Logger passes its
+  // own), so a sink that keeps records can take it without a deep copy.
+  virtual void WriteOwned(LogRecord&& record) { Write(record); }
   // Blocks until records written so far are durable (or given up on).
   virtual void Flush() {}
 };

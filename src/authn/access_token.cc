@@ -1,11 +1,16 @@
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "kos/status.h"
 #include "kos/tokens.h"
 
@@ -121,6 +126,78 @@ absl::StatusOr<ParsedJws> ParseCompactJws(absl::string_view token, const JwsLimi
   return out;
 }
 
+// Verified tokens by BLAKE2b-256 digest. Sharded so concurrent requests for
+// different tokens rarely meet on a lock; a full shard first drops expired
+// entries and, if still full, starts over (the next presentation of a dropped
+// token simply verifies again).
+class AccessTokenService::VerifiedCache {
+ public:
+  struct Entry {
+    AccessTokenClaims claims;
+    uint64_t generation = 0;
+    absl::Time key_retire_at;
+  };
+
+  explicit VerifiedCache(size_t capacity)
+      : per_shard_(std::max<size_t>(1, (capacity + kShards - 1) / kShards)) {}
+
+  static std::string Key(absl::string_view token) {
+    auto d = Blake2b(token, 32);
+    return d.ok() ? std::move(*d) : std::string();
+  }
+
+  std::optional<Entry> Find(const std::string& key) {
+    Shard& s = ShardFor(key);
+    absl::MutexLock l(&s.mu);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void Erase(const std::string& key) {
+    Shard& s = ShardFor(key);
+    absl::MutexLock l(&s.mu);
+    s.map.erase(key);
+  }
+
+  void Insert(std::string key, Entry entry, absl::Time now, absl::Duration leeway) {
+    Shard& s = ShardFor(key);
+    absl::MutexLock l(&s.mu);
+    if (s.map.size() >= per_shard_) {
+      for (auto it = s.map.begin(); it != s.map.end();) {
+        const Entry& e = it->second;
+        if (now >= e.claims.expires + leeway || now >= e.key_retire_at) {
+          s.map.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      if (s.map.size() >= per_shard_) s.map.clear();
+    }
+    s.map.insert_or_assign(std::move(key), std::move(entry));
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, Entry> map ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardFor(const std::string& key) {
+    return shards_[static_cast<unsigned char>(key.empty() ? 0 : key[0]) % kShards];
+  }
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+AccessTokenService::AccessTokenService(const AccessTokenOptions& options)
+    : options_(options),
+      cache_(options.verified_cache_entries > 0
+                 ? std::make_unique<VerifiedCache>(options.verified_cache_entries)
+                 : nullptr) {}
+
+AccessTokenService::~AccessTokenService() = default;
+
 absl::StatusOr<std::unique_ptr<AccessTokenService>> AccessTokenService::Open(
     const AccessTokenOptions& options) {
   if (options.keyring == nullptr)
@@ -181,6 +258,54 @@ absl::StatusOr<AccessTokenClaims> AccessTokenService::Verify(absl::string_view t
   TokenFailure dummy;
   TokenFailure& why = failure != nullptr ? *failure : dummy;
   why = TokenFailure::kNone;
+  // Oversize input is refused before it is hashed.
+  if (cache_ == nullptr || token.size() > options_.limits.max_token_bytes) {
+    return VerifyUncached(token, why);
+  }
+  std::string key = VerifiedCache::Key(token);
+  if (key.empty()) return VerifyUncached(token, why);
+  const uint64_t generation = options_.keyring->generation();
+  if (auto hit = cache_->Find(key); hit && hit->generation == generation) {
+    absl::Time now = options_.clock->Now();
+    if (now < hit->key_retire_at) {
+      absl::Status lifetime = CheckLifetime(hit->claims, now, why);
+      if (!lifetime.ok()) {
+        cache_->Erase(key);
+        return lifetime;
+      }
+      return std::move(hit->claims);
+    }
+    cache_->Erase(key);
+  }
+  auto claims = VerifyUncached(token, why);
+  if (!claims.ok()) return claims;
+  // Keys are (re)loaded between the generation read and here only by a
+  // rotation or reload; an entry tagged with the older generation is then
+  // never trusted, which is the safe direction.
+  if (auto retire = options_.keyring->RetireAt(claims->kid)) {
+    cache_->Insert(std::move(key), VerifiedCache::Entry{*claims, generation, *retire},
+                   options_.clock->Now(), options_.leeway);
+  }
+  return claims;
+}
+
+absl::Status AccessTokenService::CheckLifetime(const AccessTokenClaims& c, absl::Time now,
+                                               TokenFailure& why) const {
+  auto refuse = [&](TokenFailure f, absl::string_view reason) {
+    why = f;
+    return absl::UnauthenticatedError(absl::StrCat("access token: ", reason));
+  };
+  const absl::Duration leeway = options_.leeway;
+  if (now >= c.expires + leeway) return refuse(TokenFailure::kExpired, "expired");
+  if (c.not_before != absl::InfinitePast() && now + leeway < c.not_before) {
+    return refuse(TokenFailure::kNotYetValid, "not yet valid");
+  }
+  if (now + leeway < c.issued_at) return refuse(TokenFailure::kNotYetValid, "issued in the future");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AccessTokenClaims> AccessTokenService::VerifyUncached(absl::string_view token,
+                                                                     TokenFailure& why) const {
   auto refuse = [&](TokenFailure f, absl::string_view reason) {
     why = f;
     return absl::UnauthenticatedError(absl::StrCat("access token: ", reason));
@@ -261,13 +386,8 @@ absl::StatusOr<AccessTokenClaims> AccessTokenService::Verify(absl::string_view t
   for (const std::string& a : c.audience) aud_ok = aud_ok || a == options_.audience;
   if (!aud_ok) return refuse(TokenFailure::kClaims, "wrong audience");
 
-  absl::Time now = options_.clock->Now();
+  KOS_RETURN_IF_ERROR(CheckLifetime(c, options_.clock->Now(), why));
   const absl::Duration leeway = options_.leeway;
-  if (now >= c.expires + leeway) return refuse(TokenFailure::kExpired, "expired");
-  if (c.not_before != absl::InfinitePast() && now + leeway < c.not_before) {
-    return refuse(TokenFailure::kNotYetValid, "not yet valid");
-  }
-  if (now + leeway < c.issued_at) return refuse(TokenFailure::kNotYetValid, "issued in the future");
   // A lifetime longer than we ever issue means the key outlives its own
   // retirement assumptions; refuse rather than trust it.
   if (c.expires - c.issued_at > options_.lifetime + leeway || c.expires < c.issued_at) {

@@ -130,6 +130,7 @@ absl::Status SigningKeyring::LoadLocked() {
   for (Entry& e : keys) e.info.active = e.info.kid == signer_kid_;
   keys_ = std::move(keys);
   last_reload_ = options_.clock->Now();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   return absl::OkStatus();
 }
 
@@ -293,6 +294,14 @@ std::vector<SigningKeyInfo> SigningKeyring::Keys() const {
 std::string SigningKeyring::ActiveKid() const {
   absl::MutexLock l(&mu_);
   return signer_kid_;
+}
+
+std::optional<absl::Time> SigningKeyring::RetireAt(absl::string_view kid) const {
+  absl::ReaderMutexLock l(&mu_);
+  for (const Entry& e : keys_) {
+    if (e.info.kid == kid) return e.info.retire_at;
+  }
+  return std::nullopt;
 }
 
 }  // namespace kos

@@ -43,11 +43,16 @@ class StreamSink final : public LogSink {
   StreamSink(std::unique_ptr<JsonlFileSink> file, size_t capacity)
       : file_(std::move(file)), capacity_(capacity) {}
 
-  void Write(const LogRecord& r) override {
+  void Write(const LogRecord& r) override { WriteOwned(LogRecord(r)); }
+  void WriteOwned(LogRecord&& r) override {
     if (file_) file_->Write(r);
+    LogRecord evicted;  // destroyed outside the lock
     absl::MutexLock l(&mu_);
-    recent_.push_back(r);
-    if (recent_.size() > capacity_) recent_.pop_front();
+    recent_.push_back(std::move(r));
+    if (recent_.size() > capacity_) {
+      evicted = std::move(recent_.front());
+      recent_.pop_front();
+    }
   }
   void Flush() override {
     if (file_) file_->Flush();

@@ -55,6 +55,43 @@ TEST(LoggerTest, WritesStructuredJsonLines) {
   EXPECT_EQ(b["n"], 3);
 }
 
+TEST(LoggerTest, FormatEscapesHostileTextAndNeverRepeatsAKey) {
+  LogRecord r;
+  r.time = absl::FromUnixMillis(1700000000123);
+  r.level = LogLevel::kWarning;
+  r.event = "quote\" back\\ nl\n tab\t bell\x07";
+  r.component = "bad utf8 \xff\xfe";
+  r.span_id = "s1";
+  r.fields = {{"event", "shadowed"},
+              {"field.event", "literal"},
+              {"path", "/a/\"b\""},
+              {"n", 7},
+              {"nested", {{"k", {1, 2}}}},
+              {"uni", "caf\u00e9"}};
+  std::string line = FormatLogRecordJson(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  auto j = ParseJson(line);  // rejects duplicate keys and bad escapes
+  ASSERT_TRUE(j.ok()) << j.status() << ": " << line;
+  EXPECT_EQ((*j)["event"], r.event);
+  EXPECT_EQ((*j)["level"], "WARNING");
+  EXPECT_EQ((*j)["span_id"], "s1");
+  EXPECT_TRUE((*j)["component"].is_string());
+  EXPECT_EQ((*j)["field.event"], "literal");
+  EXPECT_EQ((*j)["path"], "/a/\"b\"");
+  EXPECT_EQ((*j)["n"], 7);
+  EXPECT_EQ((*j)["nested"]["k"][1], 2);
+  EXPECT_EQ((*j)["uni"], "caf\u00e9");
+
+  r.fields = Json::array({1, "x"});
+  j = ParseJson(FormatLogRecordJson(r));
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ((*j)["fields"][1], "x");
+  r.fields = nullptr;
+  j = ParseJson(FormatLogRecordJson(r));
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_FALSE(j->contains("fields"));
+}
+
 TEST(LoggerTest, RotatesDailyAndAppliesRetention) {
   testing::TempDir dir;
   FakeClock clock(absl::FromUnixSeconds(1700000000));  // 2023-11-14
