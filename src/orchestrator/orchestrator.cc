@@ -20,16 +20,20 @@
 
 namespace kos {
 
+using orchestrator_internal::AppendLogEntry;
 using orchestrator_internal::ApplyTransition;
 using orchestrator_internal::DecodeTaskRecord;
 using orchestrator_internal::EncodeFixedTaskFields;
 using orchestrator_internal::EncodeTaskRecord;
 using orchestrator_internal::EncodeTransition;
+using orchestrator_internal::ForEachLogEntry;
 using orchestrator_internal::kIdempotency;
 using orchestrator_internal::kPlans;
 using orchestrator_internal::kTaskLogs;
 using orchestrator_internal::kTasks;
-using orchestrator_internal::kTransitions;
+using orchestrator_internal::kTransitionLog;
+using orchestrator_internal::LogKey;
+using orchestrator_internal::ParseLogKey;
 using orchestrator_internal::ParseTaskSpec;
 using orchestrator_internal::TaskLogKey;
 using orchestrator_internal::TaskLogLineFromJson;
@@ -97,9 +101,9 @@ struct Runtime {
   // whether that state still waits in the dirty list.
   uint64_t persist_batch = 0;
   bool dirty = false;
-  // A kTransitions row may exist for this task. Only the writer thread (and
-  // recovery, before it starts) touches this.
-  bool transition_row = false;
+  // The transition-log record holding this task's latest stored row (0:
+  // none). Only the writer thread (and recovery, before it starts) uses it.
+  uint64_t log_batch = 0;
 };
 
 using ReadyKey = std::tuple<int, uint64_t, Runtime*>;  // (-priority, seq, task)
@@ -544,7 +548,7 @@ class Orchestrator::Impl {
     return o_.store->Commit(req.ops);
   }
 
-  // True for the states a compact kTransitions row can carry: they change
+  // True for the states a compact transition-log row can carry: they change
   // none of the fields only the full record holds (output, reviewer, ...).
   static bool CompactState(TaskState s) {
     return s == TaskState::kQueued || s == TaskState::kRunning || s == TaskState::kRetrying;
@@ -556,6 +560,7 @@ class Orchestrator::Impl {
     std::vector<InsertRequest*> inserts;
     std::vector<WriteOp> ops;
     std::vector<std::unique_ptr<Runtime>> released;
+    std::string log_record;
     for (;;) {
       uint64_t b;
       {
@@ -577,8 +582,9 @@ class Orchestrator::Impl {
         inserts.clear();
         inserts.swap(inserts_);
         ops.clear();
-        ops.reserve(batch.size());
+        ops.reserve(batch.size() + 1);
         final_recs.clear();
+        log_record.clear();
         for (Runtime* rt : batch) {
           rt->dirty = false;
           TaskState st = rt->rec.info.state;
@@ -587,15 +593,22 @@ class Orchestrator::Impl {
             // it: its record can be encoded after the lock is dropped.
             final_recs.push_back(rt);
           } else if (CompactState(st)) {
-            ops.push_back(WriteOp::Put(kTransitions, rt->rec.info.id, EncodeTransition(rt->rec)));
-            rt->transition_row = true;
+            AppendLogEntry(&log_record, rt->rec.info.id, EncodeTransition(rt->rec));
+            SupersedeLogRow(rt, next_log_batch_);
+            ++log_live_[next_log_batch_];
           } else {
             AddRecordOps(rt, &ops);
           }
         }
       }
       for (Runtime* rt : final_recs) AddRecordOps(rt, &ops);
+      // Every queued/running/retrying transition of the batch is one put.
+      if (!log_record.empty()) {
+        ops.push_back(WriteOp::Put(kTransitionLog, LogKey(next_log_batch_++), log_record));
+      }
+      for (uint64_t d : log_deletes_) ops.push_back(WriteOp::Delete(kTransitionLog, LogKey(d)));
       absl::Status s = CommitBatch(inserts, &ops);
+      if (s.ok()) log_deletes_.clear();  // else they go out with the next batch
       {
         absl::MutexLock l(&mu_);
         for (InsertRequest* r : inserts) r->done = true;
@@ -605,10 +618,8 @@ class Orchestrator::Impl {
           if (!writer_stop_) {
             // The in-memory state stays authoritative; the states go out again
             // with the next batch, after a pause so a failing store is not
-            // hammered. A transition row this batch meant to delete may still
-            // be there.
+            // hammered.
             for (Runtime* rt : batch) {
-              rt->transition_row = true;
               if (!rt->dirty) MarkDirtyLocked(rt);
             }
             writer_cv_.WaitWithTimeout(&mu_, o_.poll_interval);
@@ -629,13 +640,23 @@ class Orchestrator::Impl {
     }
   }
 
-  // The full record of `rt`, and the removal of its transition row, which
-  // the record supersedes (recovery would otherwise apply it on top).
+  // The full record of `rt`; it supersedes the task's transition-log row.
   void AddRecordOps(Runtime* rt, std::vector<WriteOp>* ops) {
     ops->push_back(WriteOp::Put(kTasks, rt->rec.info.id, EncodeTaskRecord(rt->rec, rt->fixed)));
-    if (rt->transition_row) {
-      ops->push_back(WriteOp::Delete(kTransitions, rt->rec.info.id));
-      rt->transition_row = false;
+    SupersedeLogRow(rt, 0);
+  }
+
+  // `rt`'s latest log row moves to batch `to` (0: none). A log record none
+  // of whose rows is the latest of a task any more is deleted, in the same
+  // commit as what superseded its last row (or a later one if that fails).
+  void SupersedeLogRow(Runtime* rt, uint64_t to) {
+    uint64_t from = rt->log_batch;
+    rt->log_batch = to;
+    if (from == 0) return;
+    auto it = log_live_.find(from);
+    if (it != log_live_.end() && --it->second == 0) {
+      log_live_.erase(it);
+      log_deletes_.push_back(from);
     }
   }
 
@@ -1198,16 +1219,44 @@ class Orchestrator::Impl {
     absl::MutexLock l(&mu_);
     ScanOptions so;
     so.limit = 10000;
-    // Latest non-final transitions, applied over the records below; rows
-    // left over (their task finished or is gone) are deleted at the end.
-    absl::flat_hash_map<std::string, std::string> transitions;
+    // The latest logged transition of each task (log records replayed in
+    // batch order), applied over the records below. Log records left with no
+    // latest row of an unfinished task are deleted at the end.
+    struct Logged {
+      std::string row;
+      uint64_t batch;
+    };
+    absl::flat_hash_map<std::string, Logged> transitions;
+    std::vector<uint64_t> log_batches;
+    std::vector<std::string> bad_log_keys;
+    so.limit = 1000;  // log records hold many rows each
     for (;;) {
-      KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTransitions, so));
-      for (Record& r : p.records) transitions[r.key] = std::move(r.value);
+      KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTransitionLog, so));
+      for (const Record& r : p.records) {
+        uint64_t batch;
+        absl::Status parsed =
+            ParseLogKey(r.key, &batch)
+                ? ForEachLogEntry(r.value,
+                                  [&](absl::string_view id, absl::string_view row) {
+                                    transitions[id] = Logged{std::string(row), batch};
+                                  })
+                : absl::DataLossError("bad transition log key");
+        if (!parsed.ok()) {
+          SystemLog(
+              LogLevel::kError, "task.recover_failed",
+              {{"log_record", r.key.substr(0, 64)}, {"error", std::string(parsed.message())}});
+          bad_log_keys.push_back(r.key);
+        }
+        if (ParseLogKey(r.key, &batch)) {
+          log_batches.push_back(batch);
+          next_log_batch_ = std::max(next_log_batch_, batch + 1);
+        }
+      }
       if (p.next_page_token.empty()) break;
       so.page_token = p.next_page_token;
     }
-    so.page_token.clear();
+    so = ScanOptions();
+    so.limit = 10000;
     std::vector<std::string> waiting;
     std::vector<std::string> ids;  // in key (creation) order, so FIFO survives
     for (;;) {
@@ -1219,16 +1268,18 @@ class Orchestrator::Impl {
                     {{"task", r.key}, {"error", std::string(rec.status().message())}});
           continue;
         }
-        bool has_row = false;
+        uint64_t log_batch = 0;
         if (auto tr = transitions.find(r.key); tr != transitions.end()) {
           if (!IsTerminal(rec->info.state) && rec->info.state != TaskState::kAwaitingReview) {
-            absl::Status applied = ApplyTransition(tr->second, &*rec);
+            absl::Status applied = ApplyTransition(tr->second.row, &*rec);
             if (!applied.ok()) {
               SystemLog(LogLevel::kError, "task.recover_failed",
                         {{"task", r.key}, {"error", std::string(applied.message())}});
             }
-            has_row = true;
-            transitions.erase(tr);
+            log_batch = tr->second.batch;
+            // Counted even if the task is skipped below (agent no longer
+            // configured), so its latest state is kept for a later start.
+            ++log_live_[log_batch];
           }
         }
         if (IsTerminal(rec->info.state)) continue;
@@ -1242,7 +1293,7 @@ class Orchestrator::Impl {
         rt->rec = *std::move(rec);
         rt->slot = &slot->second;
         rt->fixed = EncodeFixedTaskFields(rt->rec);
-        rt->transition_row = has_row;
+        rt->log_batch = log_batch;
         // Only a running task writes log lines after its last persisted
         // transition; find where its log really ends.
         if (rt->rec.info.state == TaskState::kRunning) {
@@ -1296,11 +1347,15 @@ class Orchestrator::Impl {
       if (it == live_.end()) continue;
       ResolveDependenciesLocked(it->second.get(), nullptr);
     }
-    if (!transitions.empty()) {
-      std::vector<WriteOp> stale;
-      for (const auto& [id, row] : transitions) stale.push_back(WriteOp::Delete(kTransitions, id));
-      KOS_RETURN_IF_ERROR(o_.store->Commit(stale).status());
+    std::vector<WriteOp> stale;
+    for (uint64_t b : log_batches) {
+      if (!log_live_.count(b)) stale.push_back(WriteOp::Delete(kTransitionLog, LogKey(b)));
     }
+    for (const std::string& k : bad_log_keys) {
+      uint64_t b;
+      if (!ParseLogKey(k, &b)) stale.push_back(WriteOp::Delete(kTransitionLog, k));
+    }
+    if (!stale.empty()) KOS_RETURN_IF_ERROR(o_.store->Commit(stale).status());
     if (recovered_ > 0)
       SystemLog(LogLevel::kInfo, "orchestrator.recovered", {{"tasks", recovered_}});
     return absl::OkStatus();
@@ -1407,6 +1462,12 @@ class Orchestrator::Impl {
   uint64_t durable_batch_ ABSL_GUARDED_BY(mu_) = 0;  // every batch <= this is done
   bool writer_stop_ ABSL_GUARDED_BY(mu_) = false;
   int durability_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // Transition log, used only by the writer thread (and recovery before it
+  // starts): the next batch number, how many tasks' latest rows each log
+  // record holds, and records to delete with the next commit.
+  uint64_t next_log_batch_ = 1;
+  std::map<uint64_t, int> log_live_;
+  std::vector<uint64_t> log_deletes_;
   // Dirty tasks that wake the writer before its window ends.
   static constexpr size_t kWakeBatch = 1024;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -374,6 +375,37 @@ absl::Status ApplyTransition(absl::string_view row, TaskRecord* r) {
   r->log_seq = std::max(r->log_seq, log_seq);
   t.error_code = std::string(f[7]);
   t.error = std::string(f[8]);
+  return absl::OkStatus();
+}
+
+std::string LogKey(uint64_t batch) { return absl::StrFormat("%020d", batch); }
+
+bool ParseLogKey(absl::string_view key, uint64_t* batch) {
+  return key.size() == 20 && absl::c_all_of(key, absl::ascii_isdigit) &&
+         absl::SimpleAtoi(key, batch);
+}
+
+// An entry is "<task id><row length>:<row>": the row's error text may hold
+// any byte, so it is delimited by its length.
+void AppendLogEntry(std::string* record, absl::string_view task_id, absl::string_view row) {
+  absl::StrAppend(record, task_id, row.size(), ":", row);
+}
+
+absl::Status ForEachLogEntry(absl::string_view record,
+                             const std::function<void(absl::string_view, absl::string_view)>& fn) {
+  constexpr size_t kIdLen = 26;
+  while (!record.empty()) {
+    size_t colon = record.find(':', kIdLen);
+    size_t len;
+    if (record.size() < kIdLen + 2 || colon == absl::string_view::npos || colon - kIdLen > 10 ||
+        !absl::SimpleAtoi(record.substr(kIdLen, colon - kIdLen), &len) ||
+        !absl::ascii_isdigit(static_cast<unsigned char>(record[kIdLen])) ||
+        len > record.size() - colon - 1) {
+      return absl::DataLossError("task transition log record is malformed");
+    }
+    fn(record.substr(0, kIdLen), record.substr(colon + 1, len));
+    record.remove_prefix(colon + 1 + len);
+  }
   return absl::OkStatus();
 }
 

@@ -2,6 +2,8 @@
 #ifndef KOS_SRC_ORCHESTRATOR_TASK_CODEC_H_
 #define KOS_SRC_ORCHESTRATOR_TASK_CODEC_H_
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,10 +16,12 @@ inline constexpr char kTasks[] = "tasks";
 inline constexpr char kTaskLogs[] = "task_logs";
 inline constexpr char kIdempotency[] = "task_idempotency";
 inline constexpr char kPlans[] = "plans";
-// One small row per task holding its latest non-final transition (queued,
-// running, retrying), written instead of the whole record; the record in
-// kTasks is rewritten at submission, on review and at the final state.
-inline constexpr char kTransitions[] = "task_transitions";
+// The transition log: one record per writer batch (key: LogKey(batch))
+// holding the compact rows of every queued, running or retrying transition
+// of that batch, written instead of whole records. The record in kTasks is
+// rewritten at submission, on review and at the final state; a log record is
+// deleted once every row in it is superseded.
+inline constexpr char kTransitionLog[] = "task_transition_log";
 
 // The task spec carried in a signed envelope's payload.
 struct TaskSpec {
@@ -57,6 +61,18 @@ std::string EncodeTransition(const TaskRecord& r);
 // Applies a row written by EncodeTransition to `r`. DATA_LOSS if malformed
 // (then `r` is unchanged).
 absl::Status ApplyTransition(absl::string_view row, TaskRecord* r);
+
+// Log record keys: the batch number, zero-padded so keys sort in batch order.
+std::string LogKey(uint64_t batch);
+// The batch number of a log key; false if `key` is not one.
+bool ParseLogKey(absl::string_view key, uint64_t* batch);
+// Appends one entry (a task id and its EncodeTransition row) to a log record.
+void AppendLogEntry(std::string* record, absl::string_view task_id, absl::string_view row);
+// Calls `fn(task_id, row)` for each entry of a log record, in order.
+// DATA_LOSS if the record is malformed (entries before the damage were
+// already passed to `fn`).
+absl::Status ForEachLogEntry(absl::string_view record,
+                             const std::function<void(absl::string_view, absl::string_view)>& fn);
 
 Json TaskLogLineToJson(const TaskLogLine& l);
 absl::StatusOr<TaskLogLine> TaskLogLineFromJson(absl::string_view text);

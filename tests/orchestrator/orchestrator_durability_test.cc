@@ -11,6 +11,7 @@
 #include "kos/id.h"
 #include "kos/orchestrator.h"
 #include "orchestrator/orchestrator_testing.h"
+#include "orchestrator/task_codec.h"
 
 namespace kos {
 namespace {
@@ -30,8 +31,11 @@ class FlakyStore final : public Store {
     return inner_->Get(c, k);
   }
   absl::StatusOr<std::vector<WriteResult>> Commit(const std::vector<WriteOp>& ops) override {
-    bool update = !ops.empty() && !ops.back().expected_version &&
-                  (ops.back().collection == "tasks" || ops.back().collection == "task_transitions");
+    bool update = false;  // a writer batch: record or log writes, none conditional
+    for (const WriteOp& op : ops) {
+      if (op.expected_version) return inner_->Commit(ops);
+      if (op.collection == "tasks" || op.collection == "task_transition_log") update = true;
+    }
     if (update && fail_updates > 0) {
       --fail_updates;
       ++failed;
@@ -63,17 +67,36 @@ class OrchestratorDurabilityTest : public ::testing::Test {
   }
 
   // The state recovery would find: the record's, or for a queued, running
-  // or retrying task the compact transition row's when there is one.
-  std::string StoredState(const std::string& id) {
+  // or retrying task the latest transition-log row's when there is one.
+  static std::string StoredState(Store* store, const std::string& id) {
     std::string state =
-        ParseJson(store_.Get("tasks", id).value().value).value()["state"].get<std::string>();
-    auto row = store_.Get("task_transitions", id);
-    if (!row.ok() || state == "succeeded" || state == "failed" || state == "cancelled" ||
-        state == "timed_out" || state == "awaiting_review") {
+        ParseJson(store->Get("tasks", id).value().value).value()["state"].get<std::string>();
+    if (state == "succeeded" || state == "failed" || state == "cancelled" || state == "timed_out" ||
+        state == "awaiting_review") {
       return state;
     }
-    std::vector<std::string> f = absl::StrSplit(row->value, '|');
+    std::string row = LatestLogRow(store, id);
+    if (row.empty()) return state;
+    std::vector<std::string> f = absl::StrSplit(row, '|');
     return f.size() > 1 ? f[1] : "malformed";
+  }
+  std::string StoredState(const std::string& id) { return StoredState(&store_, id); }
+
+  static std::string LatestLogRow(Store* store, const std::string& id) {
+    std::string latest;
+    testing::ScanAll(store, "task_transition_log", [&](const Record& r) {
+      EXPECT_TRUE(orchestrator_internal::ForEachLogEntry(r.value, [&](absl::string_view task,
+                                                                      absl::string_view row) {
+                    if (task == id) latest = std::string(row);
+                  }).ok());
+    });
+    return latest;
+  }
+  static size_t LogRecords(Store* store) {
+    size_t n = 0;
+    testing::ScanAll(
+        store, "task_transition_log", [&](const Record&) { ++n; }, true);
+    return n;
   }
 
   FlakyStore store_;
@@ -185,11 +208,12 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   }
   ASSERT_EQ(StoredState(running), "running");
   EXPECT_EQ(ParseJson(store_.Get("tasks", running).value().value).value()["state"], "queued");
+  EXPECT_GE(LogRecords(&store_), 1u);
 
   // The state a crash leaves: copy the durable task data into a fresh store,
   // plus a stale row of a task whose record is final and a malformed one.
   auto copy = OpenStore("memory:").value();
-  for (const char* c : {"tasks", "task_transitions"}) {
+  for (const char* c : {"tasks", "task_transition_log"}) {
     testing::ScanAll(&store_, c,
                      [&](const Record& r) { ASSERT_TRUE(copy->Put(c, r.key, r.value).ok()); });
   }
@@ -197,13 +221,17 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   ASSERT_EQ(orch->Wait(done_id, absl::Seconds(10)).value().state, TaskState::kSucceeded);
   ASSERT_TRUE(orch->Shutdown().ok());
   EXPECT_EQ(StoredState(running), "succeeded");
-  EXPECT_FALSE(store_.Get("task_transitions", running).ok()) << "a final state removes the row";
+  EXPECT_EQ(LogRecords(&store_), 0u) << "log records whose rows are all superseded are deleted";
 
   const std::string& other = done_id;
   ASSERT_TRUE(copy->Put("tasks", other, store_.Get("tasks", other).value().value).ok());
-  ASSERT_TRUE(copy->Put("task_transitions", other, "t1|running|1|1|1|0|0||stale").ok());
-  std::string garbage = NewId();
-  ASSERT_TRUE(copy->Put("task_transitions", garbage, "not a row").ok());
+  std::string stale;
+  orchestrator_internal::AppendLogEntry(&stale, other, "t1|running|1|1|1|0|0||stale");
+  ASSERT_TRUE(copy->Put("task_transition_log", orchestrator_internal::LogKey(1000), stale).ok());
+  ASSERT_TRUE(copy->Put("task_transition_log", "garbage", "not a log record").ok());
+  ASSERT_TRUE(copy->Put("task_transition_log", orchestrator_internal::LogKey(1001), "xx").ok());
+  size_t copied_log = LogRecords(copy.get());
+  ASSERT_GE(copied_log, 4u);
 
   OrchestratorOptions o = options_;
   o.store = copy.get();
@@ -213,8 +241,9 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   EXPECT_EQ(t.state, TaskState::kQueued);  // re-queued from the "running" row
   EXPECT_EQ(t.attempt, 0);                 // the interrupted attempt does not count
   EXPECT_EQ(again->Get(other).value().state, TaskState::kSucceeded);
-  EXPECT_FALSE(copy->Get("task_transitions", other).ok());
-  EXPECT_FALSE(copy->Get("task_transitions", garbage).ok());
+  // Only the record holding the interrupted task's latest row is kept.
+  EXPECT_EQ(LogRecords(copy.get()), 1u);
+  EXPECT_EQ(StoredState(copy.get(), running), "running");
   ASSERT_TRUE(
       again
           ->RegisterHandler("kExecutor",
@@ -224,6 +253,9 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   EXPECT_EQ(rerun.state, TaskState::kSucceeded);
   EXPECT_EQ(rerun.output, Json("second"));
   EXPECT_EQ(rerun.attempt, 1);
+  ASSERT_TRUE(again->Shutdown().ok());
+  EXPECT_EQ(StoredState(copy.get(), running), "succeeded");
+  EXPECT_EQ(LogRecords(copy.get()), 0u);
 }
 
 }  // namespace

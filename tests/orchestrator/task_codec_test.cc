@@ -138,5 +138,38 @@ TEST(TaskCodecTest, MalformedTransitionRowsAreDataLossAndChangeNothing) {
   }
 }
 
+TEST(TaskCodecTest, LogRecordsHoldEntriesWithAnyBytesAndRefuseDamage) {
+  std::string rec;
+  std::string a = NewId(), b = NewId();
+  std::string nasty = std::string("t1|retrying|2|5|6|7|8|CODE|line\nbreak 12:34 \0 end", 47);
+  AppendLogEntry(&rec, a, "t1|running|1|1|1|0|0||");
+  AppendLogEntry(&rec, b, nasty);
+  AppendLogEntry(&rec, a, "t1|queued|1|2|1|0|0||");
+  std::vector<std::pair<std::string, std::string>> got;
+  ASSERT_TRUE(ForEachLogEntry(rec, [&](absl::string_view id, absl::string_view row) {
+                got.emplace_back(id, row);
+              }).ok());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].first, a);
+  EXPECT_EQ(got[1].second, nasty);
+  EXPECT_EQ(got[2].second, "t1|queued|1|2|1|0|0||");
+  for (size_t cut : {size_t{1}, size_t{26}, size_t{28}, rec.size() - 1}) {
+    EXPECT_EQ(
+        ForEachLogEntry(rec.substr(0, cut), [](absl::string_view, absl::string_view) {}).code(),
+        absl::StatusCode::kDataLoss)
+        << cut;
+  }
+  EXPECT_EQ(
+      ForEachLogEntry(std::string(26, 'A') + "x:abc", [](absl::string_view, absl::string_view) {})
+          .code(),
+      absl::StatusCode::kDataLoss);
+  uint64_t n;
+  EXPECT_TRUE(ParseLogKey(LogKey(42), &n));
+  EXPECT_EQ(n, 42u);
+  EXPECT_LT(LogKey(9), LogKey(10));
+  EXPECT_FALSE(ParseLogKey("42", &n));
+  EXPECT_FALSE(ParseLogKey("0000000000000000004x", &n));
+}
+
 }  // namespace
 }  // namespace kos::orchestrator_internal
