@@ -10,6 +10,8 @@ PKGS=(
   libabsl-dev libsodium-dev libsqlitecpp-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libkainjow-mustache-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev
+  # kos-server's HTTP engine (Boost.Asio + Boost.Beast, header-only)
+  libboost1.81-dev
   # vector search
   libfaiss-dev libhnswlib-dev libopenblas-dev libopenblas0-pthread libomp-dev
   # rpc

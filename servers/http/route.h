@@ -1,5 +1,5 @@
-// The route table: one Route per endpoint. The same table registers the
-// cpp-httplib handlers and generates /openapi.json, so the two cannot drift.
+// The route table: one Route per endpoint. The same table feeds the router
+// (http/router.h) and generates /openapi.json, so the two cannot drift.
 #ifndef KOS_SERVERS_HTTP_ROUTE_H_
 #define KOS_SERVERS_HTTP_ROUTE_H_
 
@@ -93,6 +93,11 @@ struct Route {
   Json response_schema;
   std::string response_content_type = "application/json";
   int success_status = 200;
+  // The handler may block for long (password hashing, large uploads): it
+  // runs on a worker thread instead of an I/O thread, so other connections
+  // are not stalled. Streamed responses (content providers) always run on
+  // a thread of their own, whatever this says.
+  bool blocking = false;
   RouteHandler handler;
 };
 
@@ -104,8 +109,8 @@ Json Schema(absl::string_view fields);
 // {"type":"array","items":<item>}.
 Json ArrayOf(Json item);
 
-// The regular expression cpp-httplib matches for `path` and the parameter
-// names in order of appearance.
+// The regular expression equivalent of `path` (what http/router.h matches)
+// and the parameter names in order of appearance.
 std::string PathRegex(const std::string& path, std::vector<std::string>* names);
 // The OpenAPI form of a path ("{name...}" becomes "{name}").
 std::string OpenApiPath(const std::string& path);

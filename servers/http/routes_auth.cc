@@ -316,6 +316,7 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
   r.method = "POST";
   r.action = "write";
   r.success_status = 201;
+  r.blocking = true;  // hashes the password
   r.summary = "Create a user (admin)";
   r.request_schema = Schema(
       "username:string, password:string, email?:string, display_name?:string, "
@@ -337,6 +338,7 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
   };
   routes->push_back(r);
   r.success_status = 200;
+  r.blocking = false;
 
   r.method = "GET";
   r.path = "/api/v1/users/{id}";
@@ -355,6 +357,7 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
 
   r.method = "PATCH";
   r.action = "write";
+  r.blocking = true;  // may hash a new password
   r.summary = "Change a user's fields, roles, disabled flag or password (admin)";
   r.request_schema = Schema(
       "username?:string, email?:string, display_name?:string, profile?:object, "
@@ -383,6 +386,7 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
 
   r.method = "DELETE";
   r.action = "delete";
+  r.blocking = false;
   r.summary = "Delete a user (admin)";
   r.request_schema = nullptr;
   r.response_schema = Schema("deleted:string");

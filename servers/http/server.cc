@@ -1,20 +1,21 @@
 #include "http/server.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "http/api.h"
+#include "http/engine.h"
 #include "http/http_status.h"
 #include "http/openapi.h"
+#include "http/router.h"
 #include "httplib.h"
 #include "kos/id.h"
 #include "kos/json.h"
@@ -24,14 +25,55 @@ namespace kos::server {
 
 namespace {
 
-// What the access logger (which cpp-httplib calls on the worker thread right
-// after the handler) needs to know about the request it logs.
-struct RequestScratch {
-  const Route* route = nullptr;
-  std::chrono::steady_clock::time_point start;
-  std::string subject;
+// An X-Request-Id for a request that brought none: a ULID (kos/id.h format)
+// whose 80-bit tail is seeded once per thread from NewId() and then counted
+// up, so a request costs no getrandom() syscall (NewId() makes one per call).
+// Threads start from independent random tails, so ids stay unique.
+std::string NextRequestId() {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  thread_local std::string tail = NewId().substr(10);
+  for (int i = 15; i >= 0; --i) {  // base-32 increment with carry
+    const char* at = std::find(kAlphabet, kAlphabet + 32, tail[i]);
+    int digit = static_cast<int>(at - kAlphabet) + 1;
+    tail[i] = kAlphabet[digit & 31];
+    if (digit < 32) break;
+  }
+  uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())) & ((1ULL << 48) - 1);
+  std::string id(26, '0');
+  for (int i = 9; i >= 0; --i, ms >>= 5) id[i] = kAlphabet[ms & 31];
+  id.replace(10, 16, tail);
+  return id;
+}
+
+// The per-request metrics, looked up once per (route, method, status) and
+// thread: MetricsRegistry::GetCounter/GetHistogram take the registry's mutex
+// and copy and sort the label vector on every call. The registry never
+// frees a metric, and the engine's threads (the only callers) end before
+// the State they were made for, so the cached pointers stay valid.
+struct RequestMetrics {
+  Counter* requests = nullptr;
+  Histogram* duration = nullptr;
 };
-thread_local RequestScratch t_scratch;
+const RequestMetrics& MetricsFor(MetricsRegistry* m, const Route* route, const std::string& method,
+                                 int status) {
+  using Key = std::tuple<const MetricsRegistry*, const Route*, std::string, int>;
+  thread_local std::map<Key, RequestMetrics> cache;
+  Key key{m, route, method, status};
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  std::string path = route ? route->path : "unmatched";
+  RequestMetrics rm;
+  auto c = m->GetCounter("kos_http_requests_total", "HTTP requests by route, method and status.",
+                         {{"route", path}, {"method", method}, {"code", std::to_string(status)}});
+  if (c.ok()) rm.requests = *c;
+  auto h = m->GetHistogram("kos_http_request_duration_seconds", "HTTP request latency by route.",
+                           {{"route", path}, {"method", method}});
+  if (h.ok()) rm.duration = *h;
+  // Bounded: routes x methods x statuses, all from the fixed route table
+  // (unmatched paths share one entry per method; the engine only passes
+  // methods Beast knows).
+  return cache.emplace(std::move(key), rm).first->second;
+}
 
 void SendError(httplib::Response& res, const absl::Status& status) {
   res.status = HttpStatusFor(status.code());
@@ -122,8 +164,9 @@ struct HttpServer::State {
   ServerOptions options;
   std::unique_ptr<Kernel> kernel;
   Api api;
-  std::unique_ptr<httplib::Server> http;
+  std::unique_ptr<HttpEngine> engine;
   std::vector<Route> routes;
+  Router router;
   std::string openapi;
   std::unique_ptr<Logger> access_log;
   std::unique_ptr<Logger> log;
@@ -136,8 +179,10 @@ struct HttpServer::State {
   // Counts the request against `cls` for `key`; false (and a 429 written)
   // if it is over the limit.
   bool Limit(absl::string_view cls, const std::string& key, httplib::Response& res, bool headers);
-  void Serve(const Route& route, const std::vector<std::string>& names, const httplib::Request& req,
-             httplib::Response& res);
+  void Serve(const Route& route, PathParams& params, Exchange& x);
+  // The engine's hooks (http/engine.h).
+  bool Handle(Exchange& x, bool offloaded);
+  void Log(const Exchange& x);
 };
 
 absl::StatusOr<Caller> HttpServer::State::Authenticate(const httplib::Request& req) {
@@ -192,9 +237,9 @@ bool HttpServer::State::Limit(absl::string_view cls, const std::string& key, htt
   return false;
 }
 
-void HttpServer::State::Serve(const Route& route, const std::vector<std::string>& names,
-                              const httplib::Request& req, httplib::Response& res) {
-  t_scratch.route = &route;
+void HttpServer::State::Serve(const Route& route, PathParams& params, Exchange& x) {
+  const httplib::Request& req = x.req;
+  httplib::Response& res = x.res;
   Call call{req,
             res,
             route,
@@ -203,8 +248,7 @@ void HttpServer::State::Serve(const Route& route, const std::vector<std::string>
             std::nullopt,
             res.get_header_value("X-Request-Id"),
             req.remote_addr};
-  for (size_t i = 0; i < names.size() && i + 1 < req.matches.size(); ++i)
-    call.params[names[i]] = req.matches[i + 1].str();
+  for (auto& [name, value] : params) call.params[name] = std::move(value);
 
   if (route.auth) {
     auto caller = Authenticate(req);
@@ -213,7 +257,7 @@ void HttpServer::State::Serve(const Route& route, const std::vector<std::string>
       return;
     }
     call.caller = std::move(*caller);
-    t_scratch.subject = call.caller->subject;
+    x.subject = call.caller->subject;
     std::string id = call.caller->subject;
     size_t colon = id.find(':');
     call.params["caller_id"] = colon == std::string::npos ? id : id.substr(colon + 1);
@@ -307,60 +351,115 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   s->access_log =
       std::make_unique<Logger>(s->kernel->telemetry()->logger(LogStream::kSystem, "http.access"));
   s->log = std::make_unique<Logger>(s->kernel->telemetry()->logger(LogStream::kSystem, "http"));
-  bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
-  if (tls) {
-    if (options.tls_cert.empty() || options.tls_key.empty())
-      return absl::InvalidArgumentError("TLS needs both a certificate and a key");
-    auto ssl =
-        std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
-    if (!ssl->is_valid())
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot load TLS certificate '", options.tls_cert, "' or key '", options.tls_key, "'"));
-    s->http = std::move(ssl);
-  } else {
-    s->http = std::make_unique<httplib::Server>();
-  }
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(s)));
   server->InstallRoutes();
+  State* st = server->s_.get();
+  EngineOptions eo;
+  eo.host = options.host;
+  eo.port = options.port;
+  eo.io_threads = options.threads;
+  eo.worker_threads = options.worker_threads;
+  eo.max_body_bytes = options.max_body_bytes;
+  eo.read_timeout = options.read_timeout;
+  eo.write_timeout = options.write_timeout;
+  eo.tls_cert = options.tls_cert;
+  eo.tls_key = options.tls_key;
+  EngineHooks hooks;
+  hooks.handle = [st](Exchange& x, bool offloaded) { return st->Handle(x, offloaded); };
+  hooks.log = [st](const Exchange& x) { st->Log(x); };
+  hooks.error = [](int status, const std::string& message, httplib::Response& res) {
+    std::string code = status == 413
+                           ? "PAYLOAD_TOO_LARGE"
+                           : StatusCodeName(status >= 500 ? absl::StatusCode::kInternal
+                                                          : absl::StatusCode::kInvalidArgument);
+    res.set_content(DumpJson({{"error", {{"code", code}, {"message", message}}}}),
+                    "application/json");
+  };
+  KOS_ASSIGN_OR_RETURN(st->engine, HttpEngine::Create(eo, std::move(hooks)));
   return server;
+}
+
+bool HttpServer::State::Handle(Exchange& x, bool offloaded) {
+  PathParams params;
+  const Route* route = router.Match(x.req.method, x.req.path, &params);
+  if (route != nullptr && route->blocking && !offloaded) return false;
+  const httplib::Request& req = x.req;
+  httplib::Response& res = x.res;
+  x.route = route;
+  std::string id = req.get_header_value("X-Request-Id");
+  bool printable = !id.empty() && id.size() <= 128;
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e) printable = false;
+  res.set_header("X-Request-Id", printable ? id : NextRequestId());
+  std::string tp = req.get_header_value("traceparent");
+  if (ValidTraceparent(tp)) res.set_header("traceparent", tp);
+  bool handled =
+      rate_limited && !Limit("global", absl::StrCat("addr:", req.remote_addr), res, false);
+  if (!handled && route == nullptr) res.status = 404;
+  if (!handled && route != nullptr) {
+    try {
+      Serve(*route, params, x);
+    } catch (const nlohmann::json::exception& e) {
+      // A body field of an unexpected type deep inside a handler: the
+      // client's mistake, not the server's.
+      res.headers.erase("Content-Type");
+      res.content_provider_ = nullptr;
+      SendError(res, absl::InvalidArgumentError(absl::StrCat("invalid request body: ", e.what())));
+    } catch (const std::exception& e) {
+      log->Error("http.handler_exception",
+                 {{"path", req.path}, {"method", req.method}, {"what", std::string(e.what())}});
+      res.headers.erase("Content-Type");
+      res.content_provider_ = nullptr;
+      SendError(res, absl::InternalError("internal error"));
+    } catch (...) {
+      log->Error("http.handler_exception",
+                 {{"path", req.path}, {"method", req.method}, {"what", "unknown"}});
+      res.headers.erase("Content-Type");
+      res.content_provider_ = nullptr;
+      SendError(res, absl::InternalError("internal error"));
+    }
+  }
+  if (res.status == -1) res.status = 200;
+  // Errors no handler described get the {"error":{...}} body too.
+  if (res.status >= 400 && res.body.empty() && !res.content_provider_) {
+    absl::Status st;
+    if (res.status == 404)
+      st = absl::NotFoundError(absl::StrCat("no route for ", req.method, " ", req.path));
+    else if (res.status == 400)
+      st = absl::InvalidArgumentError("malformed HTTP request");
+    else
+      st = absl::UnknownError(absl::StrCat("HTTP ", res.status));
+    res.set_content(ErrorBody(st), "application/json");
+  }
+  return true;
+}
+
+void HttpServer::State::Log(const Exchange& x) {
+  const httplib::Request& req = x.req;
+  const httplib::Response& res = x.res;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - x.start).count();
+  const RequestMetrics& rm =
+      MetricsFor(kernel->telemetry()->metrics(), x.route, req.method, res.status);
+  if (rm.requests != nullptr) rm.requests->Increment();
+  if (rm.duration != nullptr) rm.duration->Observe(seconds);
+  // Built field by field: nlohmann's initializer-list form makes a
+  // two-element array per pair and copies it again into the object.
+  Json fields = Json::object();
+  fields["method"] = req.method;
+  fields["path"] = req.path;
+  fields["route"] = x.route ? x.route->path : "unmatched";
+  fields["status"] = res.status;
+  fields["duration_ms"] = seconds * 1000;
+  fields["request_id"] = res.get_header_value("X-Request-Id");
+  fields["traceparent"] = res.get_header_value("traceparent");
+  fields["subject"] = x.subject;
+  fields["remote"] = req.remote_addr;
+  access_log->Info("http.access", std::move(fields));
 }
 
 void HttpServer::InstallRoutes() {
   State* s = s_.get();
-  auto& http = *s->http;
-  http.new_task_queue = [s] { return new httplib::ThreadPool(s->options.threads); };
-  http.set_payload_max_length(s->options.max_body_bytes);
-  http.set_keep_alive_max_count(1000);
-  http.set_keep_alive_timeout(5);
-  auto secs = [](absl::Duration d) { return static_cast<time_t>(absl::ToInt64Seconds(d)); };
-  auto usecs = [](absl::Duration d) {
-    return static_cast<time_t>(absl::ToInt64Microseconds(d) % 1000000);
-  };
-  http.set_read_timeout(secs(s->options.read_timeout), usecs(s->options.read_timeout));
-  http.set_write_timeout(secs(s->options.write_timeout), usecs(s->options.write_timeout));
-  // Small JSON responses must not wait for Nagle's algorithm.
-  http.set_socket_options([](socket_t sock) {
-    int one = 1;
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  });
-
-  http.set_pre_routing_handler([s](const httplib::Request& req, httplib::Response& res) {
-    t_scratch = RequestScratch{nullptr, std::chrono::steady_clock::now(), ""};
-    std::string id = req.get_header_value("X-Request-Id");
-    bool printable = !id.empty() && id.size() <= 128;
-    for (char c : id)
-      if (c < 0x21 || c > 0x7e) printable = false;
-    res.set_header("X-Request-Id", printable ? id : NewId());
-    std::string tp = req.get_header_value("traceparent");
-    if (ValidTraceparent(tp)) res.set_header("traceparent", tp);
-    if (s->rate_limited &&
-        !s->Limit("global", absl::StrCat("addr:", req.remote_addr), res, false)) {
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
   AddSystemRoutes(&s->api, &s->routes);
   AddAuthRoutes(&s->api, &s->routes);
   AddUserRoutes(&s->api, &s->routes);
@@ -385,98 +484,18 @@ void HttpServer::InstallRoutes() {
   };
   s->routes.push_back(std::move(spec));
   s->openapi = DumpJson(BuildOpenApi(s->routes));
-
-  for (const Route& route : s->routes) {
-    std::vector<std::string> names;
-    std::string regex = PathRegex(route.path, &names);
-    const Route* r = &route;
-    httplib::Server::Handler h = [s, r, names](const httplib::Request& req,
-                                               httplib::Response& res) {
-      s->Serve(*r, names, req, res);
-    };
-    if (route.method == "GET")
-      http.Get(regex, h);
-    else if (route.method == "POST")
-      http.Post(regex, h);
-    else if (route.method == "PUT")
-      http.Put(regex, h);
-    else if (route.method == "PATCH")
-      http.Patch(regex, h);
-    else if (route.method == "DELETE")
-      http.Delete(regex, h);
+  for (Route& route : s->routes) {
+    // Password hashing (login, token, refresh, user creation) and raw
+    // uploads can take tens of milliseconds: not on an I/O thread.
+    if (route.rate_class == RateClass::kAuth || route.raw_body || route.form_body)
+      route.blocking = true;
+    s->router.Add(&route);
   }
-
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    // Only fill in bodies for errors no handler described.
-    if (!res.body.empty()) return;
-    absl::Status st;
-    if (res.status == 404)
-      st = absl::NotFoundError(absl::StrCat("no route for ", req.method, " ", req.path));
-    else if (res.status == 413)
-      st = absl::InvalidArgumentError("request body too large");
-    else if (res.status == 400)
-      st = absl::InvalidArgumentError("malformed HTTP request");
-    else
-      st = absl::UnknownError(absl::StrCat("HTTP ", res.status));
-    std::string code = res.status == 413 ? "PAYLOAD_TOO_LARGE" : StatusCodeName(st.code());
-    res.set_content(DumpJson({{"error", {{"code", code}, {"message", std::string(st.message())}}}}),
-                    "application/json");
-  });
-  http.set_exception_handler([s](const httplib::Request& req, httplib::Response& res,
-                                 std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const nlohmann::json::exception& e) {
-      // A body field of an unexpected type deep inside a handler: the
-      // client's mistake, not the server's.
-      res.headers.erase("Content-Type");
-      SendError(res, absl::InvalidArgumentError(absl::StrCat("invalid request body: ", e.what())));
-      return;
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    s->log->Error("http.handler_exception",
-                  {{"path", req.path}, {"method", req.method}, {"what", what}});
-    res.headers.erase("Content-Type");
-    SendError(res, absl::InternalError("internal error"));
-  });
-  http.set_logger([s](const httplib::Request& req, const httplib::Response& res) {
-    MetricsRegistry* m = s->kernel->telemetry()->metrics();
-    std::string route = t_scratch.route ? t_scratch.route->path : "unmatched";
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_scratch.start).count();
-    auto c = m->GetCounter(
-        "kos_http_requests_total", "HTTP requests by route, method and status.",
-        {{"route", route}, {"method", req.method}, {"code", std::to_string(res.status)}});
-    if (c.ok()) (*c)->Increment();
-    auto h = m->GetHistogram("kos_http_request_duration_seconds", "HTTP request latency by route.",
-                             {{"route", route}, {"method", req.method}});
-    if (h.ok()) (*h)->Observe(seconds);
-    s->access_log->Info("http.access", {{"method", req.method},
-                                        {"path", req.path},
-                                        {"route", route},
-                                        {"status", res.status},
-                                        {"duration_ms", seconds * 1000},
-                                        {"request_id", res.get_header_value("X-Request-Id")},
-                                        {"traceparent", res.get_header_value("traceparent")},
-                                        {"subject", t_scratch.subject},
-                                        {"remote", req.remote_addr}});
-  });
 }
 
 absl::Status HttpServer::Bind() {
-  if (s_->bound) return absl::OkStatus();
-  int port = s_->options.port;
-  if (port == 0) {
-    port = s_->http->bind_to_any_port(s_->options.host);
-    if (port <= 0) return absl::UnavailableError(absl::StrCat("cannot bind ", s_->options.host));
-  } else if (!s_->http->bind_to_port(s_->options.host, port)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot bind ", s_->options.host, ":", port, " (in use, or not permitted)"));
-  }
-  s_->bound_port = port;
+  KOS_RETURN_IF_ERROR(s_->engine->Bind());
+  s_->bound_port = s_->engine->port();
   s_->bound = true;
   return absl::OkStatus();
 }
@@ -486,26 +505,26 @@ absl::Status HttpServer::Run() {
   s_->log->Info("server.listening", {{"host", s_->options.host},
                                      {"port", s_->bound_port.load()},
                                      {"tls", tls()},
-                                     {"routes", s_->routes.size()}});
-  bool ok = s_->http->listen_after_bind();
-  // listen_after_bind returns once the pool has drained: every in-flight
-  // request has been answered. Now the running tasks get their grace.
+                                     {"routes", s_->routes.size()},
+                                     {"io_threads", s_->options.threads}});
+  absl::Status served = s_->engine->Run();
+  // Run returns once every connection is closed and every in-flight request
+  // and stream has been answered. Now the running tasks get their grace.
   s_->log->Info("server.draining");
   absl::Status st = s_->kernel->Shutdown(s_->options.shutdown_grace);
   s_->log->Info("server.stopped", {{"kernel_shutdown", st.ToString()}});
   s_->kernel->telemetry()->Flush();
   if (!st.ok()) return st;
-  return ok || s_->api.stopping ? absl::OkStatus()
-                                : absl::UnavailableError("listener stopped with an error");
+  return served;
 }
 
 void HttpServer::Stop() {
   s_->api.stopping = true;
-  s_->http->stop();
+  if (s_->engine) s_->engine->Stop();
 }
 int HttpServer::port() const { return s_->bound_port.load(); }
-bool HttpServer::listening() const { return s_->http->is_running(); }
-bool HttpServer::tls() const { return !s_->options.tls_cert.empty(); }
+bool HttpServer::listening() const { return s_->engine && s_->engine->running(); }
+bool HttpServer::tls() const { return s_->engine && s_->engine->tls(); }
 Kernel* HttpServer::kernel() const { return s_->kernel.get(); }
 const std::vector<Route>& HttpServer::routes() const { return s_->routes; }
 

@@ -1,5 +1,6 @@
 // The reference HTTP server: the route table (http/route.h) over one
-// kos::Kernel, served by cpp-httplib (plain or TLS).
+// kos::Kernel, served by the event-driven engine in http/engine.h (plain or
+// TLS).
 #ifndef KOS_SERVERS_HTTP_SERVER_H_
 #define KOS_SERVERS_HTTP_SERVER_H_
 
@@ -22,8 +23,13 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   // Port; 0 picks a free one (see HttpServer::port()). Default 8080.
   int port = 8080;
-  // Worker threads serving connections (cpp-httplib's pool). Default 16.
-  int threads = 16;
+  // I/O (event-loop) threads; each serves many keep-alive connections and
+  // runs ordinary handlers inline, so more threads than cores only adds
+  // context switches. Default 2.
+  int threads = 2;
+  // Threads for handlers marked Route::blocking (password hashing,
+  // uploads). Streamed responses get a thread each. Default 4.
+  int worker_threads = 4;
   // Kernel directories (kos/kernel.h). Defaults data / config / logs.
   std::string data_dir = "data";
   std::string config_dir = "config";
