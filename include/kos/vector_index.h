@@ -110,7 +110,7 @@ class KOS_EXPORT VectorIndex {
                                                        int ef_search = 0) const = 0;
 
   // Filtered search when the caller can enumerate the filter's matches:
-  // `seeds` are some matching ids spread over the set (a few dozen). A graph
+  // `seeds` are some matching ids spread over the set (a handful). A graph
   // index then starts from the seeds and walks only accepted nodes, stepping
   // through a rejected neighbour to its own neighbours (ACORN-1, Patel et al.
   // SIGMOD 2024, as Qdrant does at search time), instead of wading through

@@ -247,6 +247,13 @@ class HnswlibIndex final : public VectorIndex {
     if (idx->cur_element_count != next) {
       return absl::DataLossError(absl::StrCat(path, ": graph and slot table disagree"));
     }
+    // hnswlib 0.6.2's loading constructor never zeroes num_deleted_ before
+    // counting into it; garbage there sends every search down the slower
+    // has-deletions path (and skews nothing else we use). Recount.
+    idx->num_deleted_ = 0;
+    for (size_t i = 0; i < idx->cur_element_count; ++i) {
+      if (idx->isMarkedDeleted(i)) ++idx->num_deleted_;
+    }
     absl::flat_hash_map<int64_t, size_t> id_to_slot;
     std::vector<bool> is_free(next, false);
     for (size_t s : free_slots) is_free[s] = true;
@@ -412,17 +419,19 @@ class HnswlibIndex final : public VectorIndex {
     };
     float entry_d;
     const hnswlib::tableint entry = Descend(q, &entry_d);
-    visited[entry] = tag;
-    if (accept(entry)) consider(entry, entry_d);
+    if (accept(entry)) {
+      visited[entry] = tag;
+      consider(entry, entry_d);
+    }
     for (int64_t id : seeds) {
       auto it = id_to_slot_.find(id);
       if (it == id_to_slot_.end()) continue;
       auto lt = h.label_lookup_.find(it->second);
       if (lt == h.label_lookup_.end()) continue;
       const hnswlib::tableint x = lt->second;
-      if (visited[x] == tag) continue;
+      if (visited[x] == tag || !accept(x)) continue;
       visited[x] = tag;
-      if (accept(x)) consider(x, dist(x));
+      consider(x, dist(x));
     }
     const size_t cap = 2 * options_.m;
     std::vector<hnswlib::tableint> bridges, fresh;
@@ -435,24 +444,33 @@ class HnswlibIndex final : public VectorIndex {
       auto* ll = h.get_linklist0(c);
       const int n = h.getListCount(ll);
       const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
+      size_t matching = 0;  // accepted direct neighbours, visited or not
       for (int i = 0; i < n; ++i) {
         const hnswlib::tableint x = nb[i];
-        if (visited[x] == tag) continue;
-        visited[x] = tag;
+        if (visited[x] == tag) {
+          ++matching;  // only accepted nodes are ever marked visited
+          continue;
+        }
         if (accept(x)) {
+          visited[x] = tag;
+          ++matching;
           fresh.push_back(x);
         } else {
+          // Rejected nodes stay unmarked: each matching node that meets
+          // one may bridge through it to a different part of its neighbourhood.
           bridges.push_back(x);
         }
       }
-      for (size_t b = 0; b < bridges.size() && fresh.size() < cap; ++b) {
+      // Two hops only where the filter has thinned this node's links: where
+      // most neighbours match, the one-hop walk is already connected, and
+      // scoring two-hop nodes there only adds distance computations.
+      const size_t two_hop_until = matching >= cap / 2 ? 0 : cap - matching;
+      for (size_t b = 0; b < bridges.size() && fresh.size() < two_hop_until; ++b) {
         auto* ll2 = h.get_linklist0(bridges[b]);
         const int n2 = h.getListCount(ll2);
         const auto* nb2 = reinterpret_cast<const hnswlib::tableint*>(ll2 + 1);
-        for (int i = 0; i < n2 && fresh.size() < cap; ++i) {
+        for (int i = 0; i < n2 && fresh.size() < two_hop_until; ++i) {
           const hnswlib::tableint y = nb2[i];
-          // Rejected two-hop nodes stay unvisited: they may still bridge
-          // when met as a direct neighbour later.
           if (visited[y] == tag || !accept(y)) continue;
           visited[y] = tag;
           fresh.push_back(y);

@@ -1086,12 +1086,12 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
     exact = m <= options_.exact_filter_threshold ||
             (options_.exact_filter_cost_model && m <= static_cast<double>(ns->config.m) * ef);
     if (!exact && m > 0) {
-      // A few dozen matching entry points spread over the label space, found
+      // A few matching entry points spread over the label space, found
       // by probing the bitmap at a stride (cheaper than enumerating it).
       const size_t universe = allowed->universe();
       const size_t probes =
           std::min<size_t>(universe, static_cast<size_t>(std::ceil(48.0 / std::max(sel, 1e-6))));
-      for (size_t i = 0; i < probes && seeds.size() < 32; ++i) {
+      for (size_t i = 0; i < probes && seeds.size() < 8; ++i) {
         const int64_t label = static_cast<int64_t>(i * universe / probes);
         if (allowed->Test(label) && accept(label)) seeds.push_back(label);
       }
@@ -1127,7 +1127,10 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   } else {
     IdFilter f;
     if (filter.has_value() || check_ttl) f = accept;
-    const int ef_arg = allowed.has_value() ? static_cast<int>(ef) : req.ef_search;
+    // The raised ef goes to graph indexes; IVF reads ef_search as nprobe and
+    // widens it for the filter itself.
+    const bool graph = ns->config.index != IndexKind::kFaissIvf;
+    const int ef_arg = allowed.has_value() && graph ? static_cast<int>(ef) : req.ef_search;
     KOS_ASSIGN_OR_RETURN(found,
                          ns->index->SearchFiltered(query, candidates, f, ef_arg, seeds));
   }
