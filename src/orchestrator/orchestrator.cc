@@ -596,16 +596,17 @@ class Orchestrator::Impl {
             AppendLogEntry(&log_record, rt->rec.info.id, EncodeTransition(rt->rec));
             SupersedeLogRow(rt, next_log_batch_);
             ++log_live_[next_log_batch_];
+            // Rows carry error texts: keep each record well under the
+            // Store's value limit by starting a new one.
+            if (log_record.size() >= kLogRecordBytes) FlushLogRecord(&log_record, &ops);
           } else {
             AddRecordOps(rt, &ops);
           }
         }
       }
       for (Runtime* rt : final_recs) AddRecordOps(rt, &ops);
-      // Every queued/running/retrying transition of the batch is one put.
-      if (!log_record.empty()) {
-        ops.push_back(WriteOp::Put(kTransitionLog, LogKey(next_log_batch_++), log_record));
-      }
+      // The batch's queued/running/retrying transitions: one put (per MiB).
+      if (!log_record.empty()) FlushLogRecord(&log_record, &ops);
       for (uint64_t d : log_deletes_) ops.push_back(WriteOp::Delete(kTransitionLog, LogKey(d)));
       absl::Status s = CommitBatch(inserts, &ops);
       if (s.ok()) log_deletes_.clear();  // else they go out with the next batch
@@ -638,6 +639,11 @@ class Orchestrator::Impl {
       }
       released.clear();  // frees the records outside the lock
     }
+  }
+
+  void FlushLogRecord(std::string* record, std::vector<WriteOp>* ops) {
+    ops->push_back(WriteOp::Put(kTransitionLog, LogKey(next_log_batch_++), std::move(*record)));
+    record->clear();
   }
 
   // The full record of `rt`; it supersedes the task's transition-log row.
@@ -1468,6 +1474,7 @@ class Orchestrator::Impl {
   uint64_t next_log_batch_ = 1;
   std::map<uint64_t, int> log_live_;
   std::vector<uint64_t> log_deletes_;
+  static constexpr size_t kLogRecordBytes = 1 << 20;
   // Dirty tasks that wake the writer before its window ends.
   static constexpr size_t kWakeBatch = 1024;
 

@@ -1,6 +1,7 @@
 // Group commit of task transitions: what Wait() reports is stored, a failing
 // store loses no transition, and requeue_interrupted = false stores
 // "running" before the handler starts.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -256,6 +257,47 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   ASSERT_TRUE(again->Shutdown().ok());
   EXPECT_EQ(StoredState(copy.get(), running), "succeeded");
   EXPECT_EQ(LogRecords(copy.get()), 0u);
+}
+
+// Rows carry error texts of any size: a batch's rows are split over several
+// log records so none grows past ~1 MiB (the Store refuses values > 16 MiB).
+TEST_F(OrchestratorDurabilityTest, LargeErrorsSplitTheLogIntoBoundedRecords) {
+  options_.persist_interval = absl::Hours(1);  // everything below lands in Shutdown's batch
+  auto orch = Orchestrator::Open(options_).value();
+  std::atomic<int> ran{0};
+  const std::string big(400 * 1024, 'e');
+  std::vector<std::string> ids, plan;
+  Json retry = {{"max_attempts", 3}, {"initial_backoff_ms", 3600000}};
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(NewId());
+    plan.push_back(signing_.Sign("kExecutor", {{"retry", retry}}, ids.back()));
+  }
+  ASSERT_TRUE(orch->SubmitPlan(plan).ok());  // stored; nothing else commits until Shutdown
+  ASSERT_TRUE(orch->RegisterHandler("kExecutor",
+                                    [&](TaskContext&) -> absl::StatusOr<Json> {
+                                      ++ran;
+                                      return absl::UnavailableError(big);
+                                    })
+                  .ok());
+  while (ran.load() < 4) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(orch->Shutdown().ok());
+  size_t largest = 0;
+  testing::ScanAll(&store_, "task_transition_log",
+                   [&](const Record& r) { largest = std::max(largest, r.value.size()); });
+  EXPECT_GT(largest, big.size());
+  EXPECT_LE(largest, (1u << 20) + big.size() + 256);
+  for (const std::string& id : ids) {
+    EXPECT_EQ(StoredState(id), "retrying");
+    EXPECT_NE(LatestLogRow(&store_, id).find(big), std::string::npos);
+  }
+  // And they come back.
+  auto again = Orchestrator::Open(options_).value();
+  for (const std::string& id : ids) {
+    TaskInfo t = again->Get(id).value();
+    EXPECT_EQ(t.state, TaskState::kRetrying);
+    EXPECT_EQ(t.error, big);
+    EXPECT_EQ(t.error_code, "UNAVAILABLE");
+  }
 }
 
 }  // namespace
