@@ -37,7 +37,8 @@ $py - "$tmp/out.json" <<'PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
 ctx = d["context"]
-print("machine: %s CPUs, load avg (1/5/15 min) at end %s" % (ctx["num_cpus"], ctx.get("load_avg")))
+print("machine: %s CPUs, load avg (1/5/15 min) when the benchmarks started %s, at the end %s" % (
+    ctx["num_cpus"], ctx.get("load_avg"), open("/proc/loadavg").read().split()[:3]))
 B = d["benchmarks"]
 def find(name):
     for b in B:
