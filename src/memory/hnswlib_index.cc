@@ -289,7 +289,10 @@ class HnswlibIndex final : public VectorIndex {
   }
 
   // Greedy descent through the upper layers to the layer-0 entry point.
-  hnswlib::tableint Descend(const float* q, float* entry_dist) const {
+  // `scored`, if given, receives every node the descent computed a distance
+  // for (the filtered walk takes the accepted ones as free, query-near seeds).
+  hnswlib::tableint Descend(const float* q, float* entry_dist,
+                            std::vector<Dist>* scored = nullptr) const {
     const auto& h = *index_;
     auto dist = [&](hnswlib::tableint id) {
       return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
@@ -305,6 +308,7 @@ class HnswlibIndex final : public VectorIndex {
         const auto* nb = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
         for (int i = 0; i < n; ++i) {
           const float d = dist(nb[i]);
+          if (scored != nullptr) scored->emplace_back(d, nb[i]);
           if (d < cur_d) {
             cur_d = d;
             cur = nb[i];
@@ -418,11 +422,18 @@ class HnswlibIndex final : public VectorIndex {
       if (top.size() >= ef) lower = top.top().first;
     };
     float entry_d;
-    const hnswlib::tableint entry = Descend(q, &entry_d);
-    if (accept(entry)) {
-      visited[entry] = tag;
-      consider(entry, entry_d);
+    std::vector<Dist> scored;
+    const hnswlib::tableint entry = Descend(q, &entry_d, &scored);
+    scored.emplace_back(entry_d, entry);
+    // Accepted nodes the upper-layer descent met near the query are the
+    // best entry points there are, and their distances are already known.
+    for (const auto& [d, x] : scored) {
+      if (visited[x] == tag || !accept(x)) continue;
+      visited[x] = tag;
+      consider(x, d);
     }
+    // Plus the caller's seeds, spread over all matches (measured: dropping
+    // them when the descent found matching nodes made the walk slower).
     for (int64_t id : seeds) {
       auto it = id_to_slot_.find(id);
       if (it == id_to_slot_.end()) continue;
