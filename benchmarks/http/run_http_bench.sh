@@ -6,16 +6,19 @@
 #
 #   benchmarks/http/run_http_bench.sh [KOS_SERVER]
 #
-# KOS_SERVER defaults to build-release/servers/http/kos-server when that
-# exists, else build/servers/http/kos-server. Builds nothing.
+# KOS_SERVER (an explicit argument always wins) defaults to
+# build-release/servers/http/kos-server when that exists, else
+# build/servers/http/kos-server. Builds nothing.
 # Environment: DURATION (10s), THREADS (2), CONNECTIONS (64), WARMUP (2s),
 # PIN (1: servers on CPU 0, wrk on CPU 1 when there are >= 2 CPUs),
-# KOS_THREADS (default = CONNECTIONS; cpp-httplib holds a pool thread per
-# open keep-alive connection, so fewer threads than connections leaves
-# connections waiting in its queue).
-# Prints a markdown table (req/s, p50, p99, kos/FastAPI ratio) and the load
-# average before and after. A row whose responses were not all 200 is marked
-# INVALID instead of being compared.
+# KOS_THREADS (kos-server --threads = event-loop threads; default 1, since
+# the server is pinned to one CPU and uvicorn runs one worker process too).
+# Prints a markdown table (req/s, p50, p99, server CPU time per request,
+# kos/FastAPI ratio) and the load average before and after. CPU µs/request
+# is the server process's utime+stime delta over the measured run divided by
+# the requests wrk completed: it moves much less with other tenants' load
+# than req/s does. A row whose responses were not all 200 is marked INVALID
+# instead of being compared.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,8 +32,6 @@ if [ -z "$kos" ]; then
   else
     kos="$root/build/servers/http/kos-server"
   fi
-elif [ -x "$root/build-release/servers/http/kos-server" ] && [ "${PREFER_RELEASE:-1}" = 1 ]; then
-  kos="$root/build-release/servers/http/kos-server"
 fi
 [ -x "$kos" ] || { echo "run_http_bench.sh: no kos-server at '$kos'" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "run_http_bench.sh: wrk not found (apt-get install wrk)" >&2; exit 1; }
@@ -41,7 +42,7 @@ DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 WARMUP="${WARMUP:-2s}"
-KOS_THREADS="${KOS_THREADS:-$CONNECTIONS}"
+KOS_THREADS="${KOS_THREADS:-1}"
 PIN="${PIN:-1}"
 
 server_cpu=() wrk_cpu=()
@@ -114,15 +115,23 @@ wait_http "http://127.0.0.1:$fport/health" "${pids[-1]}" 60 ||
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# run NAME URL -> appends "NAME rps p50_ms p99_ms statuses" to $tmp/results
+kos_pid="${pids[0]}" fastapi_pid="${pids[1]}"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run NAME URL PID -> appends "NAME rps p50_ms p99_ms statuses cpu_us" to $tmp/results
 run() {
-  local name="$1" url="$2" out
+  local name="$1" url="$2" pid="$3" out t0 t1
   "${wrk_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$here/auth.lua" "$url" >/dev/null
+  t0="$(cpu_ticks "$pid")"
   out="$("${wrk_cpu[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$here/auth.lua" "$url")"
+  t1="$(cpu_ticks "$pid")"
   echo "$out" >"$tmp/wrk-$name.txt"
-  $py - "$name" "$out" >>"$tmp/results" <<'PY'
+  $py - "$name" "$out" "$((t1 - t0))" "$(getconf CLK_TCK)" >>"$tmp/results" <<'PY'
 import re, sys
 name, out = sys.argv[1], sys.argv[2]
+ticks, tck = int(sys.argv[3]), int(sys.argv[4])
+n = int(re.search(r"(\d+) requests in", out).group(1))
+cpu_us = ticks * 1e6 / tck / max(n, 1)
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
@@ -136,16 +145,16 @@ sock = ""
 if errs:  # "connect 0, read 0, write 0, timeout 12" -> ",socket_errors:timeout=12"
     bad = ["%s=%s" % (k, v) for k, v in re.findall(r"(\w+) (\d+)", errs.group(1)) if v != "0"]
     sock = ",socket_errors:" + "+".join(bad)
-print("%s %.1f %.3f %.3f %s%s" % (name, rps, p50, p99, statuses.replace(" ", ","), sock))
+print("%s %.1f %.3f %.3f %s%s %.0f" % (name, rps, p50, p99, statuses.replace(" ", ","), sock, cpu_us))
 PY
 }
 
 : >"$tmp/results"
-run kos_health "http://127.0.0.1:$kport/health"
-run fastapi_health "http://127.0.0.1:$fport/health"
+run kos_health "http://127.0.0.1:$kport/health" "$kos_pid"
+run fastapi_health "http://127.0.0.1:$fport/health" "$fastapi_pid"
 if [ "$have_auth" = 1 ]; then
-  run kos_auth "http://127.0.0.1:$kport$auth_route"
-  run fastapi_auth "http://127.0.0.1:$fport$auth_route"
+  run kos_auth "http://127.0.0.1:$kport$auth_route" "$kos_pid"
+  run fastapi_auth "http://127.0.0.1:$fport$auth_route" "$fastapi_pid"
 fi
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -153,8 +162,8 @@ $py - "$tmp/results" <<PY
 import sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, rps, p50, p99, st = line.split()
-    rows[name] = (float(rps), float(p50), float(p99), st)
+    name, rps, p50, p99, st, cpu = line.split()
+    rows[name] = (float(rps), float(p50), float(p99), st, float(cpu))
 def ok(st):
     return all(p.startswith("200=") for p in st.split(",")) and "socket_errors" not in st
 print()
@@ -163,14 +172,14 @@ print("wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm
       % ("; servers pinned to CPU 0, wrk to CPU 1" if "${server_cpu[*]}" else ""))
 print("load average before: $load_before; after: $load_after ($(nproc) CPUs, shared)")
 print()
-print("| route | server | req/s | p50 ms | p99 ms | responses | kos/FastAPI req/s |")
-print("|---|---|---:|---:|---:|---|---:|")
+print("| route | server | req/s | p50 ms | p99 ms | CPU µs/req | responses | kos/FastAPI req/s |")
+print("|---|---|---:|---:|---:|---:|---|---:|")
 for route, key in (("GET /health", "health"), ("GET $auth_route", "auth")):
     k, f = rows.get("kos_" + key), rows.get("fastapi_" + key)
     if not k or not f:
         continue
     valid = ok(k[3]) and ok(f[3])
     ratio = "%.1fx" % (k[0] / f[0]) if valid and f[0] > 0 else "INVALID (non-200 responses)"
-    print("| %s | kos-server | %.0f | %.2f | %.2f | %s | %s |" % (route, k[0], k[1], k[2], k[3], ratio))
-    print("| %s | FastAPI | %.0f | %.2f | %.2f | %s | |" % (route, f[0], f[1], f[2], f[3]))
+    print("| %s | kos-server | %.0f | %.2f | %.2f | %.0f | %s | %s |" % (route, k[0], k[1], k[2], k[4], k[3], ratio))
+    print("| %s | FastAPI | %.0f | %.2f | %.2f | %.0f | %s | |" % (route, f[0], f[1], f[2], f[4], f[3]))
 PY
