@@ -70,6 +70,7 @@ struct KOS_EXPORT RefreshReuse {
 class KOS_EXPORT SessionManager {
  public:
   static absl::StatusOr<std::unique_ptr<SessionManager>> Open(const SessionOptions& options);
+  ~SessionManager();
 
   // A new session and the first refresh token of its family.
   absl::StatusOr<RefreshResult> Create(absl::string_view user_id, absl::string_view client_id,
@@ -93,12 +94,15 @@ class KOS_EXPORT SessionManager {
   const SessionOptions& options() const { return options_; }
 
  private:
-  explicit SessionManager(const SessionOptions& options) : options_(options) {}
+  explicit SessionManager(const SessionOptions& options);
+  class Decoded;
   std::string SessionKey(absl::string_view id) const;
   std::string RefreshKey(absl::string_view token) const;
   absl::StatusOr<std::string> NewRefreshToken(const Session& s);
 
   const SessionOptions options_;
+  // Decoded sessions by id, valid while the stored bytes are unchanged.
+  std::unique_ptr<Decoded> decoded_;
 };
 
 }  // namespace kos

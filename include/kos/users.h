@@ -109,6 +109,7 @@ struct KOS_EXPORT UserStoreOptions {
 class KOS_EXPORT UserStore {
  public:
   static absl::StatusOr<std::unique_ptr<UserStore>> Open(const UserStoreOptions& options);
+  ~UserStore();
 
   // ALREADY_EXISTS if the username or email is taken; INVALID_ARGUMENT for a
   // bad field (never echoing the password).
@@ -134,6 +135,7 @@ class KOS_EXPORT UserStore {
  private:
   explicit UserStore(const UserStoreOptions& options, std::string dummy_hash);
   struct Stored;
+  class Decoded;
   absl::StatusOr<Stored> Load(absl::string_view id);
   absl::StatusOr<std::string> LookupIndex(absl::string_view collection, absl::string_view key);
   absl::StatusOr<User> Write(const Stored& before, Stored after);
@@ -141,6 +143,8 @@ class KOS_EXPORT UserStore {
   const UserStoreOptions options_;
   const std::string users_, names_, emails_;
   const std::string dummy_hash_;
+  // Decoded users by id, valid while the stored bytes are unchanged.
+  std::unique_ptr<Decoded> decoded_;
 };
 
 }  // namespace kos

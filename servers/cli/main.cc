@@ -10,9 +10,11 @@
 #include <string>
 
 #include "cli.h"
+#include "common/process_tuning.h"
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  kos::server::TuneProcessForServing();
   kos::cli::Globals g;
   CLI::App app{
       "kos: manage a libkos installation (users, tokens, vault, tasks, memory, prompts,\n"

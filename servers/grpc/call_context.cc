@@ -13,7 +13,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-std::string PeerAddress(const grpc::ServerContext& context) {
+std::string PeerAddress(const grpc::ServerContextBase& context) {
   // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path".
   absl::string_view peer = context.peer();
   absl::string_view addr = peer;
@@ -28,11 +28,11 @@ std::string PeerAddress(const grpc::ServerContext& context) {
   return std::string(addr);
 }
 
-std::string PeerKey(const grpc::ServerContext& context) {
+std::string PeerKey(const grpc::ServerContextBase& context) {
   return absl::StrCat("addr:", PeerAddress(context));
 }
 
-absl::StatusOr<std::string> BearerToken(const grpc::ServerContext& context) {
+absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context) {
   const auto& md = context.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) {
@@ -55,7 +55,7 @@ absl::Status Gate::RateLimit(absl::string_view rate_class, absl::string_view key
       absl::StrCat("rate limit exceeded (", rate_class, "); retry after ", secs, " s"));
 }
 
-absl::StatusOr<Caller> Gate::Authenticate(grpc::ServerContext* context) const {
+absl::StatusOr<Caller> Gate::Authenticate(grpc::ServerContextBase* context) const {
   absl::StatusOr<std::string> token = BearerToken(*context);
   absl::StatusOr<Principal> principal =
       token.ok() ? kernel_->auth()->Validate(*token, PeerAddress(*context))
@@ -84,7 +84,7 @@ absl::Status Gate::Check(const Caller& caller, absl::string_view resource,
   return kernel_->access()->CheckWithRoles(caller.subject, caller.roles, resource, action);
 }
 
-absl::StatusOr<Caller> Gate::Authorize(grpc::ServerContext* context, absl::string_view resource,
+absl::StatusOr<Caller> Gate::Authorize(grpc::ServerContextBase* context, absl::string_view resource,
                                        absl::string_view action) const {
   KOS_ASSIGN_OR_RETURN(Caller c, Authenticate(context));
   KOS_RETURN_IF_ERROR(Check(c, resource, action));

@@ -29,12 +29,12 @@ struct Caller {
 grpc::Status ToGrpc(const absl::Status& status);
 
 // The peer's IP address ("unknown" for other transports).
-std::string PeerAddress(const grpc::ServerContext& context);
+std::string PeerAddress(const grpc::ServerContextBase& context);
 // "addr:<ip>" of the peer, a rate-limit key.
-std::string PeerKey(const grpc::ServerContext& context);
+std::string PeerKey(const grpc::ServerContextBase& context);
 
 // The token of `authorization: Bearer <token>`; UNAUTHENTICATED if absent.
-absl::StatusOr<std::string> BearerToken(const grpc::ServerContext& context);
+absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context);
 
 // The checks shared by every service. Thread-safe (the Kernel is).
 class Gate {
@@ -44,9 +44,9 @@ class Gate {
 
   // Validates the bearer token, then counts the call against the "api" rate
   // class of the caller (or of the peer address when the token is bad).
-  absl::StatusOr<Caller> Authenticate(grpc::ServerContext* context) const;
+  absl::StatusOr<Caller> Authenticate(grpc::ServerContextBase* context) const;
   // Authenticate, then RBAC `action` on `resource`.
-  absl::StatusOr<Caller> Authorize(grpc::ServerContext* context, absl::string_view resource,
+  absl::StatusOr<Caller> Authorize(grpc::ServerContextBase* context, absl::string_view resource,
                                    absl::string_view action) const;
   absl::Status Check(const Caller& caller, absl::string_view resource,
                      absl::string_view action) const;
@@ -61,6 +61,16 @@ class Gate {
 template <typename F>
 grpc::Status Serve(F&& body) {
   return ToGrpc(body());
+}
+
+// The callback-API form of Serve for methods that never block for long:
+// `body` runs on the gRPC thread that received the call, which saves the
+// sync server's hand-off to a worker thread (two context switches a call).
+template <typename F>
+grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, F&& body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpc(body()));
+  return reactor;
 }
 
 }  // namespace kos::server::grpc_impl

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "common/process_tuning.h"
 #include "common/stop_signal.h"
 #include "grpc/server.h"
 
@@ -40,6 +41,7 @@ int Fail(const absl::Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  kos::server::TuneProcessForServing();
   kos::server::GrpcServerOptions o;
   o.kernel_options.config_dir = "config";
   o.kernel_options.data_dir = "data";

@@ -30,13 +30,15 @@ absl::StatusOr<Json> ParseObject(absl::string_view text, absl::string_view field
   return j;
 }
 
-class UsersService final : public pb::Users::Service {
+// Every method is a short Store read or write, so the service uses the
+// callback API (see Respond).
+class UsersService final : public pb::Users::CallbackService {
  public:
   explicit UsersService(const Gate* gate) : gate_(gate), k_(gate->kernel()) {}
 
-  grpc::Status GetProfile(grpc::ServerContext* ctx, const pb::GetProfileRequest*,
-                          pb::Profile* out) override {
-    return Serve([&]() -> absl::Status {
+  grpc::ServerUnaryReactor* GetProfile(grpc::CallbackServerContext* ctx,
+                                       const pb::GetProfileRequest*, pb::Profile* out) override {
+    return Respond(ctx, [&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, Self(ctx, "read"));
       // Validation has just read the user from the Store.
       FillProfile(*c.user, out);
@@ -44,9 +46,10 @@ class UsersService final : public pb::Users::Service {
     });
   }
 
-  grpc::Status UpdateProfile(grpc::ServerContext* ctx, const pb::UpdateProfileRequest* req,
-                             pb::Profile* out) override {
-    return Serve([&]() -> absl::Status {
+  grpc::ServerUnaryReactor* UpdateProfile(grpc::CallbackServerContext* ctx,
+                                          const pb::UpdateProfileRequest* req,
+                                          pb::Profile* out) override {
+    return Respond(ctx, [&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, Self(ctx, "write"));
       UserUpdate u;
       if (req->has_display_name()) u.display_name = req->display_name();
@@ -61,18 +64,20 @@ class UsersService final : public pb::Users::Service {
     });
   }
 
-  grpc::Status GetPreferences(grpc::ServerContext* ctx, const pb::GetPreferencesRequest*,
-                              pb::Preferences* out) override {
-    return Serve([&]() -> absl::Status {
+  grpc::ServerUnaryReactor* GetPreferences(grpc::CallbackServerContext* ctx,
+                                           const pb::GetPreferencesRequest*,
+                                           pb::Preferences* out) override {
+    return Respond(ctx, [&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, Self(ctx, "read"));
       out->set_preferences_json(DumpJson(c.user->preferences));
       return absl::OkStatus();
     });
   }
 
-  grpc::Status UpdatePreferences(grpc::ServerContext* ctx, const pb::UpdatePreferencesRequest* req,
-                                 pb::Preferences* out) override {
-    return Serve([&]() -> absl::Status {
+  grpc::ServerUnaryReactor* UpdatePreferences(grpc::CallbackServerContext* ctx,
+                                              const pb::UpdatePreferencesRequest* req,
+                                              pb::Preferences* out) override {
+    return Respond(ctx, [&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, Self(ctx, "write"));
       KOS_ASSIGN_OR_RETURN(Json prefs, ParseObject(req->preferences_json(), "preferences_json"));
       UserUpdate u;
@@ -91,9 +96,10 @@ class UsersService final : public pb::Users::Service {
     });
   }
 
-  grpc::Status GetPermissions(grpc::ServerContext* ctx, const pb::GetPermissionsRequest* req,
-                              pb::Permissions* out) override {
-    return Serve([&]() -> absl::Status {
+  grpc::ServerUnaryReactor* GetPermissions(grpc::CallbackServerContext* ctx,
+                                           const pb::GetPermissionsRequest* req,
+                                           pb::Permissions* out) override {
+    return Respond(ctx, [&]() -> absl::Status {
       KOS_ASSIGN_OR_RETURN(Caller c, gate_->Authenticate(ctx));
       if (req->queries_size() > 100) {
         return absl::InvalidArgumentError("at most 100 permission queries per call");
@@ -115,7 +121,7 @@ class UsersService final : public pb::Users::Service {
  private:
   // A user may act on their own account unless a rule explicitly denies it
   // ("users:<id>" read/write); a default deny does not apply to oneself.
-  absl::StatusOr<Caller> Self(grpc::ServerContext* ctx, absl::string_view action) {
+  absl::StatusOr<Caller> Self(grpc::CallbackServerContext* ctx, absl::string_view action) {
     KOS_ASSIGN_OR_RETURN(Caller c, gate_->Authenticate(ctx));
     if (!c.user.has_value()) {
       return absl::PermissionDeniedError("client tokens have no user account");

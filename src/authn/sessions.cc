@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "authn/decode_cache.h"
 #include "kos/crypto.h"
 #include "kos/json.h"
 #include "kos/status.h"
@@ -111,16 +112,31 @@ absl::StatusOr<RefreshResult> SessionManager::Create(absl::string_view user_id,
   return out;
 }
 
+// Every authenticated request reads its session; see UserStore::Decoded.
+class SessionManager::Decoded : public internal::DecodeCache<Session> {
+ public:
+  Decoded() : DecodeCache(8192) {}
+};
+
+SessionManager::SessionManager(const SessionOptions& options)
+    : options_(options), decoded_(std::make_unique<Decoded>()) {}
+
+SessionManager::~SessionManager() = default;
+
 absl::StatusOr<Session> SessionManager::Get(absl::string_view session_id) {
   if (session_id.size() != kSessionIdChars) return absl::NotFoundError("no such session");
   auto v = options_.ephemeral->Get(SessionKey(session_id));
   if (absl::IsNotFound(v.status())) return absl::NotFoundError("no such session");
   KOS_RETURN_IF_ERROR(v.status());
-  return DecodeSession(*v);
+  if (auto hit = decoded_->Find(session_id, *v)) return *std::move(hit);
+  KOS_ASSIGN_OR_RETURN(Session s, DecodeSession(*v));
+  decoded_->Put(session_id, *v, s);
+  return s;
 }
 
 absl::Status SessionManager::Revoke(absl::string_view session_id) {
   if (session_id.size() != kSessionIdChars) return absl::OkStatus();
+  decoded_->Erase(session_id);
   return options_.ephemeral->Delete(SessionKey(session_id)).status();
 }
 

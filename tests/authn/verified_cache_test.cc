@@ -150,5 +150,41 @@ TEST_F(VerifiedCacheTest, SessionLivenessIsStillCheckedOnEveryValidate) {
   EXPECT_EQ(why, TokenFailure::kRevoked);
 }
 
+// UserStore and SessionManager keep decoded records only while the stored
+// bytes are unchanged; a change made through another instance (another
+// process, in production) must show on the next validation.
+TEST_F(VerifiedCacheTest, ChangesByAnotherProcessShowOnTheNextValidate) {
+  ASSERT_TRUE(env_.auth->Validate(token_).ok());
+  ASSERT_TRUE(env_.auth->Validate(token_).ok());
+
+  UserStoreOptions uo;
+  uo.store = env_.store.get();
+  uo.clock = &env_.clock;
+  uo.hashing = env_.hashing;
+  auto other_users = UserStore::Open(uo);
+  ASSERT_TRUE(other_users.ok()) << other_users.status();
+  UserUpdate rename;
+  rename.display_name = "Alice Renamed";
+  ASSERT_TRUE((*other_users)->Update(user_.id, rename).ok());
+  auto p = env_.auth->Validate(token_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->user->display_name, "Alice Renamed");
+  KOS_ASSERT_OK((*other_users)->Disable(user_.id));
+  TokenFailure why;
+  EXPECT_FALSE(env_.auth->Validate(token_, "", &why).ok());
+  EXPECT_EQ(why, TokenFailure::kRevoked);
+  KOS_ASSERT_OK((*other_users)->Enable(user_.id));
+  ASSERT_TRUE(env_.auth->Validate(token_).ok());
+
+  SessionOptions so;
+  so.ephemeral = env_.ephemeral.get();
+  so.clock = &env_.clock;
+  auto other_sessions = SessionManager::Open(so);
+  ASSERT_TRUE(other_sessions.ok()) << other_sessions.status();
+  KOS_ASSERT_OK((*other_sessions)->Revoke(p->claims.session_id));
+  EXPECT_FALSE(env_.auth->Validate(token_, "", &why).ok());
+  EXPECT_EQ(why, TokenFailure::kRevoked);
+}
+
 }  // namespace
 }  // namespace kos::testing
