@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/process_tuning.h"
 #include "common/stop_signal.h"
 #include "http/server.h"
 
@@ -63,6 +64,7 @@ bool ParseRateLimit(const std::string& text, std::vector<kos::RateLimitClass>* c
 }  // namespace
 
 int main(int argc, char** argv) {
+  kos::server::TuneProcessForServing();
   kos::server::ServerOptions o;
   std::string admin_password_file;
   for (int i = 1; i < argc; ++i) {
