@@ -443,19 +443,19 @@ void HttpServer::State::Log(const Exchange& x) {
       MetricsFor(kernel->telemetry()->metrics(), x.route, req.method, res.status);
   if (rm.requests != nullptr) rm.requests->Increment();
   if (rm.duration != nullptr) rm.duration->Observe(seconds);
-  // Built field by field: nlohmann's initializer-list form makes a
-  // two-element array per pair and copies it again into the object.
-  Json fields = Json::object();
-  fields["method"] = req.method;
-  fields["path"] = req.path;
-  fields["route"] = x.route ? x.route->path : "unmatched";
-  fields["status"] = res.status;
-  fields["duration_ms"] = seconds * 1000;
-  fields["request_id"] = res.get_header_value("X-Request-Id");
-  fields["traceparent"] = res.get_header_value("traceparent");
-  fields["subject"] = x.subject;
-  fields["remote"] = req.remote_addr;
-  access_log->Info("http.access", std::move(fields));
+  // Rendered straight to JSON text (LogFields): a Json document cost about
+  // 14 us of a /health request's 36 (docs/benchmarks/http.md).
+  LogFields fields;
+  fields.Add("method", req.method)
+      .Add("path", req.path)
+      .Add("route", x.route ? absl::string_view(x.route->path) : absl::string_view("unmatched"))
+      .Add("status", res.status)
+      .Add("duration_ms", seconds * 1000)
+      .Add("request_id", res.get_header_value("X-Request-Id"))
+      .Add("traceparent", res.get_header_value("traceparent"))
+      .Add("subject", x.subject)
+      .Add("remote", req.remote_addr);
+  access_log->LogRendered(LogLevel::kInfo, "http.access", std::move(fields));
 }
 
 void HttpServer::InstallRoutes() {

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -130,6 +131,10 @@ std::string FormatLogRecordJson(const LogRecord& r) {
     out.append(",\"fields\":");
     append_value(r.fields);
   }
+  if (!r.rendered_fields.empty()) {
+    out.push_back(',');
+    out.append(r.rendered_fields);
+  }
   out.push_back('}');
   return out;
 }
@@ -147,6 +152,54 @@ void Logger::Log(LogLevel level, absl::string_view event, Json fields, absl::str
   r.trace_id = std::string(trace_id);
   r.fields = std::move(fields);
   sink_->WriteOwned(std::move(r));
+}
+
+void Logger::LogRendered(LogLevel level, absl::string_view event, LogFields fields,
+                         absl::string_view trace_id) {
+  if (sink_ == nullptr || level < min_level_) return;
+  LogRecord r;
+  r.time = clock_->Now();
+  r.level = level;
+  r.event = std::string(event);
+  r.component = component_;
+  r.trace_id = std::string(trace_id);
+  r.fields = nullptr;
+  r.rendered_fields = fields.Release();
+  sink_->WriteOwned(std::move(r));
+}
+
+void LogFields::Key(absl::string_view key) {
+  if (!out_.empty()) out_.push_back(',');
+  static constexpr absl::string_view kFixed[] = {"ts",        "level",    "event",
+                                                 "component", "trace_id", "span_id"};
+  if (std::find(std::begin(kFixed), std::end(kFixed), key) != std::end(kFixed)) {
+    AppendJsonString(&out_, absl::StrCat("field.", key));
+  } else {
+    AppendJsonString(&out_, key);
+  }
+  out_.push_back(':');
+}
+
+LogFields& LogFields::Add(absl::string_view key, absl::string_view value) {
+  Key(key);
+  AppendJsonString(&out_, value);
+  return *this;
+}
+
+LogFields& LogFields::Add(absl::string_view key, int64_t value) {
+  Key(key);
+  absl::StrAppend(&out_, value);
+  return *this;
+}
+
+LogFields& LogFields::Add(absl::string_view key, double value) {
+  Key(key);
+  if (std::isfinite(value)) {
+    absl::StrAppend(&out_, value);
+  } else {
+    out_.append("null");
+  }
+  return *this;
 }
 
 Logger Logger::WithComponent(std::string component) const {

@@ -36,6 +36,21 @@ namespace {
 
 constexpr int kStreams = 3;
 
+// Records written with LogFields carry their fields as JSON text; readers of
+// QueryLogs get them as `fields`, like every other record.
+void MaterializeRenderedFields(LogRecord* r) {
+  if (r->rendered_fields.empty()) return;
+  auto parsed = ParseJson(absl::StrCat("{", r->rendered_fields, "}"));
+  if (!r->fields.is_object()) r->fields = Json::object();
+  if (parsed.ok() && parsed->is_object()) {
+    for (auto it = parsed->begin(); it != parsed->end(); ++it) r->fields[it.key()] = it.value();
+  } else {
+    // Only a key added twice gets here (the text is otherwise valid JSON).
+    r->fields["rendered_fields"] = r->rendered_fields;
+  }
+  r->rendered_fields.clear();
+}
+
 // Keeps the newest records of one stream for QueryLogs and forwards every
 // record to the file sink (if any).
 class StreamSink final : public LogSink {
@@ -66,6 +81,7 @@ class StreamSink final : public LogSink {
       if (!q.event.empty() && r.event != q.event) continue;
       if (!q.trace_id.empty() && r.trace_id != q.trace_id) continue;
       out->push_back(r);
+      MaterializeRenderedFields(&out->back());
     }
   }
 

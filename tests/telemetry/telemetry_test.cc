@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -57,6 +58,41 @@ TEST(TelemetryTest, RotatedFilesAreCompressed) {
   gzclose(f);
   ASSERT_GT(n, 0);
   EXPECT_TRUE(absl::StrContains(std::string(buf, n), "\"event\":\"day1\""));
+}
+
+TEST(TelemetryTest, RenderedFieldsReadBackAsFieldsAndInTheFile) {
+  testing::TempDir dir;
+  FakeClock clock(absl::FromUnixSeconds(1000));
+  TelemetryOptions o;
+  o.clock = &clock;
+  o.logs_dir = dir.path();
+  o.process_metrics = false;
+  auto t = Telemetry::Open(o).value();
+  LogFields f;
+  f.Add("method", "GET").Add("path", "/a\"b").Add("status", 200).Add("ms", 1.5);
+  f.Add("level", "shadowed").Add("nan", std::nan(""));
+  t->logger(LogStream::kSystem, "http").LogRendered(LogLevel::kInfo, "http.access", f);
+  LogQuery q;
+  q.event = "http.access";
+  auto r = t->QueryLogs(q);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].fields["method"], "GET");
+  EXPECT_EQ(r[0].fields["path"], "/a\"b");
+  EXPECT_EQ(r[0].fields["status"], 200);
+  EXPECT_DOUBLE_EQ(r[0].fields["ms"].get<double>(), 1.5);
+  EXPECT_EQ(r[0].fields["field.level"], "shadowed");
+  EXPECT_TRUE(r[0].fields["nan"].is_null());
+  EXPECT_TRUE(r[0].rendered_fields.empty());
+  t->Flush();
+  std::ifstream in(dir.File("system/system.jsonl"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  auto j = ParseJson(line);
+  ASSERT_TRUE(j.ok()) << j.status() << ": " << line;
+  EXPECT_EQ((*j)["event"], "http.access");
+  EXPECT_EQ((*j)["level"], "INFO");
+  EXPECT_EQ((*j)["field.level"], "shadowed");
+  EXPECT_EQ((*j)["status"], 200);
 }
 
 TEST(TelemetryTest, QueryFiltersRecentLogs) {
