@@ -401,7 +401,8 @@ KOS_EXPORT kos_memory_t* kos_memory_open(kos_store_t* store, int embedding_dimen
 KOS_EXPORT void kos_memory_close(kos_memory_t* memory);
 /* `config_json` (NULL: defaults) may hold "dimension" (0: the embedder's),
  * "metric" ("cosine" | "ip" | "l2"), "index" ("hnswlib" | "faiss_flat" |
- * "faiss_hnsw"), "m", "ef_construction", "ef_search", "default_ttl_seconds".
+ * "faiss_hnsw" | "faiss_ivf"), "m", "ef_construction", "ef_search", "default_ttl_seconds",
+ * "nlist", "nprobe", "ivf_train_size" (the last three for "faiss_ivf").
  * KOS_OK if it exists with the same config; ALREADY_EXISTS otherwise. */
 KOS_EXPORT kos_code_t kos_memory_create_namespace(kos_memory_t* memory, const char* name,
                                                   const char* config_json, char** errptr);

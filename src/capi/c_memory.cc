@@ -53,7 +53,7 @@ absl::StatusOr<kos::NamespaceConfig> ParseNamespaceConfig(const char* name,
   KOS_ASSIGN_OR_RETURN(Json j, JsonArg(config_json, what, Json::object()));
   KOS_RETURN_IF_ERROR(OnlyKeys(j, what,
                                {"dimension", "metric", "index", "m", "ef_construction", "ef_search",
-                                "default_ttl_seconds"}));
+                                "default_ttl_seconds", "nlist", "nprobe", "ivf_train_size"}));
   kos::NamespaceConfig c;
   c.name = std::string(Str(name));
   KOS_ASSIGN_OR_RETURN(int64_t dimension, IntField(j, what, "dimension", 0));
@@ -61,7 +61,10 @@ absl::StatusOr<kos::NamespaceConfig> ParseNamespaceConfig(const char* name,
   KOS_ASSIGN_OR_RETURN(int64_t efc, IntField(j, what, "ef_construction", c.ef_construction));
   KOS_ASSIGN_OR_RETURN(int64_t efs, IntField(j, what, "ef_search", c.ef_search));
   KOS_ASSIGN_OR_RETURN(int64_t ttl, IntField(j, what, "default_ttl_seconds", 0));
-  for (int64_t v : {dimension, m, efc, efs, ttl}) {
+  KOS_ASSIGN_OR_RETURN(int64_t nlist, IntField(j, what, "nlist", c.nlist));
+  KOS_ASSIGN_OR_RETURN(int64_t nprobe, IntField(j, what, "nprobe", c.nprobe));
+  KOS_ASSIGN_OR_RETURN(int64_t train, IntField(j, what, "ivf_train_size", c.ivf_train_size));
+  for (int64_t v : {dimension, m, efc, efs, ttl, nlist, nprobe, train}) {
     if (v < 0 || v > (int64_t{1} << 30)) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": numbers must be in 0..2^30"));
     }
@@ -71,6 +74,9 @@ absl::StatusOr<kos::NamespaceConfig> ParseNamespaceConfig(const char* name,
   c.ef_construction = static_cast<int>(efc);
   c.ef_search = static_cast<int>(efs);
   c.default_ttl = absl::Seconds(ttl);
+  c.nlist = static_cast<int>(nlist);
+  c.nprobe = static_cast<int>(nprobe);
+  c.ivf_train_size = static_cast<int>(train);
   if (j.contains("metric")) {
     KOS_ASSIGN_OR_RETURN(std::string s, kos::GetString(j, "metric", what));
     KOS_ASSIGN_OR_RETURN(c.metric, kos::ParseMetric(s));

@@ -788,6 +788,14 @@ static void TestMemory(void) {
                                     "{\"metric\":\"cosine\",\"index\":\"faiss_flat\"}",
                                     &err) == KOS_OK);
   CHECK_NOERR(err);
+  CHECK(kos_memory_create_namespace(
+            memory, "user/ivf",
+            "{\"index\":\"faiss_ivf\",\"nlist\":4,\"nprobe\":2,\"ivf_train_size\":64}",
+            &err) == KOS_OK);
+  CHECK_NOERR(err);
+  CHECK(kos_memory_create_namespace(memory, "user/ivf2", "{\"index\":\"faiss_ivf\",\"nprobe\":-1}",
+                                    &err) == KOS_INVALID_ARGUMENT);
+  CHECK_ERR(err, KOS_INVALID_ARGUMENT);
 
   id = kos_memory_add(memory, "user/alice", "n1", "the cat sat on the mat",
                       "{\"kind\":\"note\",\"score\":1}", 0.2, &err);

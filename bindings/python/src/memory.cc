@@ -156,8 +156,9 @@ kos::IndexKind ParseIndex(const std::string& s) {
   if (s == "hnswlib") return kos::IndexKind::kHnswlib;
   if (s == "faiss_flat" || s == "flat") return kos::IndexKind::kFaissFlat;
   if (s == "faiss_hnsw") return kos::IndexKind::kFaissHnsw;
+  if (s == "faiss_ivf") return kos::IndexKind::kFaissIvf;
   ThrowStatus(absl::InvalidArgumentError(
-      "index must be 'hnswlib', 'faiss_flat' or 'faiss_hnsw', not '" + s + "'"));
+      "index must be 'hnswlib', 'faiss_flat', 'faiss_hnsw' or 'faiss_ivf', not '" + s + "'"));
 }
 const char* PyIndexName(kos::IndexKind k) {
   switch (k) {
@@ -167,6 +168,8 @@ const char* PyIndexName(kos::IndexKind k) {
       return "faiss_flat";
     case kos::IndexKind::kFaissHnsw:
       return "faiss_hnsw";
+    case kos::IndexKind::kFaissIvf:
+      return "faiss_ivf";
   }
   return "hnswlib";
 }
@@ -274,7 +277,8 @@ void BindMemory(py::module_& m) {
           "create_namespace",
           [](const PyMemory& self, const std::string& name, int dimension,
              const std::string& metric, const std::string& index, int m_, int ef_construction,
-             int ef_search, std::optional<double> default_ttl) {
+             int ef_search, std::optional<double> default_ttl, int nlist, int nprobe,
+             int ivf_train_size) {
             auto box = self.get();
             kos::NamespaceConfig c;
             c.name = name;
@@ -284,15 +288,20 @@ void BindMemory(py::module_& m) {
             c.m = m_;
             c.ef_construction = ef_construction;
             c.ef_search = ef_search;
+            c.nlist = nlist;
+            c.nprobe = nprobe;
+            c.ivf_train_size = ivf_train_size;
             if (default_ttl) c.default_ttl = Seconds(*default_ttl);
             Check(NoGil([&] { return box->memory->CreateNamespace(c); }));
           },
           py::arg("name"), py::arg("dimension") = 0, py::arg("metric") = "cosine",
           py::arg("index") = "hnswlib", py::arg("m") = 16, py::arg("ef_construction") = 200,
-          py::arg("ef_search") = 64, py::arg("default_ttl") = py::none(),
+          py::arg("ef_search") = 64, py::arg("default_ttl") = py::none(), py::arg("nlist") = 0,
+          py::arg("nprobe") = 16, py::arg("ivf_train_size") = 10000,
           "Creates a namespace (OK if it exists with the same config; AlreadyExistsError if "
           "with another). dimension 0: the embedder's. metric: cosine|ip|l2; index: "
-          "hnswlib|faiss_flat|faiss_hnsw.")
+          "hnswlib|faiss_flat|faiss_hnsw|faiss_ivf. nlist/nprobe/ivf_train_size apply to "
+          "faiss_ivf (nlist 0: about sqrt(n)).")
       .def(
           "get_namespace",
           [](const PyMemory& self, const std::string& name) {
@@ -306,6 +315,9 @@ void BindMemory(py::module_& m) {
             d["m"] = c.m;
             d["ef_construction"] = c.ef_construction;
             d["ef_search"] = c.ef_search;
+            d["nlist"] = c.nlist;
+            d["nprobe"] = c.nprobe;
+            d["ivf_train_size"] = c.ivf_train_size;
             d["default_ttl"] = c.default_ttl == absl::ZeroDuration()
                                    ? py::object(py::none())
                                    : py::object(py::float_(absl::ToDoubleSeconds(c.default_ttl)));

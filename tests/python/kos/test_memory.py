@@ -32,6 +32,22 @@ def test_namespaces(mem):
         mem.get_namespace("user/bob")
 
 
+def test_faiss_ivf_namespace(mem):
+    mem.create_namespace("ivf", dimension=8, index="faiss_ivf", metric="l2", nlist=2, nprobe=2,
+                         ivf_train_size=1000)
+    cfg = mem.get_namespace("ivf")
+    assert (cfg["index"], cfg["nlist"], cfg["nprobe"], cfg["ivf_train_size"]) == \
+        ("faiss_ivf", 2, 2, 1000)
+    vecs = np.eye(8, dtype=np.float32)
+    ids = mem.add_batch("ivf", embeddings=vecs, ids=[f"v{i}" for i in range(8)])
+    assert len(ids) == 8
+    # Untrained (fewer than ivf_train_size records): the search is exact.
+    hits = mem.search("ivf", vector=vecs[3] * 0.9, k=1)
+    assert [h.id for h in hits] == ["v3"]
+    with pytest.raises(kos.InvalidArgumentError):
+        mem.create_namespace("ivf2", dimension=8, index="ivf_pq")
+
+
 def test_add_by_text_and_search_with_filter(mem):
     mem.create_namespace("notes")
     mem.add("notes", text="the cat sat on the mat", metadata={"kind": "pet", "n": 1}, id="cat")
