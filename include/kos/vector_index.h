@@ -117,10 +117,9 @@ class KOS_EXPORT VectorIndex {
   // the rejected part of the graph: with a filter that selects one region of
   // the space (a class label) the plain filtered walk visits most of the
   // graph. Default: Search(query, k, filter, ef_search).
-  virtual absl::StatusOr<std::vector<Neighbor>> SearchFiltered(absl::Span<const float> query,
-                                                               size_t k, const IdFilter& filter,
-                                                               int ef_search,
-                                                               absl::Span<const int64_t> seeds) const;
+  virtual absl::StatusOr<std::vector<Neighbor>> SearchFiltered(
+      absl::Span<const float> query, size_t k, const IdFilter& filter, int ef_search,
+      absl::Span<const int64_t> seeds) const;
 
   // Exact top-k restricted to `candidates` (unknown ids skipped). Used when a
   // filter is so selective that scanning its matches beats walking the graph.

@@ -404,8 +404,8 @@ class FaissIvfIndex final : public VectorIndex {
     std::vector<Neighbor> all;
     auto score = [&](size_t pos) {
       const float* v = pend_.data() + pos * d;
-      all.push_back({pend_ids_[pos], l2 ? -faiss::fvec_L2sqr(q, v, d)
-                                        : faiss::fvec_inner_product(q, v, d)});
+      all.push_back(
+          {pend_ids_[pos], l2 ? -faiss::fvec_L2sqr(q, v, d) : faiss::fvec_inner_product(q, v, d)});
     };
     if (subset != nullptr) {
       for (int64_t id : *subset) {

@@ -271,8 +271,8 @@ class HnswlibIndex final : public VectorIndex {
  private:
   using Dist = std::pair<float, hnswlib::tableint>;
   // hnswlib's own heap type (farthest on top), so its search result is used as is.
-  using MaxHeap = std::priority_queue<Dist, std::vector<Dist>,
-                                      hnswlib::HierarchicalNSW<float>::CompareByFirst>;
+  using MaxHeap =
+      std::priority_queue<Dist, std::vector<Dist>, hnswlib::HierarchicalNSW<float>::CompareByFirst>;
 
   void Reset(size_t capacity) {
     index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(

@@ -1066,8 +1066,8 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
   };
   std::vector<Neighbor> found;
   bool exact = false;
-  size_t ef = std::max<size_t>(candidates,
-                               req.ef_search > 0 ? req.ef_search : ns->config.ef_search);
+  size_t ef =
+      std::max<size_t>(candidates, req.ef_search > 0 ? req.ef_search : ns->config.ef_search);
   std::vector<int64_t> seeds;
   if (allowed.has_value()) {
     // Query planning as in Qdrant: the payload index gives the exact match
@@ -1131,8 +1131,7 @@ absl::StatusOr<std::vector<SearchHit>> Memory::Search(const SearchRequest& req) 
     // widens it for the filter itself.
     const bool graph = ns->config.index != IndexKind::kFaissIvf;
     const int ef_arg = allowed.has_value() && graph ? static_cast<int>(ef) : req.ef_search;
-    KOS_ASSIGN_OR_RETURN(found,
-                         ns->index->SearchFiltered(query, candidates, f, ef_arg, seeds));
+    KOS_ASSIGN_OR_RETURN(found, ns->index->SearchFiltered(query, candidates, f, ef_arg, seeds));
   }
   if (req.hybrid) {
     auto kw = ns->keywords.Search(req.text, candidates, accept);

@@ -62,12 +62,9 @@ TEST(LoggerTest, FormatEscapesHostileTextAndNeverRepeatsAKey) {
   r.event = "quote\" back\\ nl\n tab\t bell\x07";
   r.component = "bad utf8 \xff\xfe";
   r.span_id = "s1";
-  r.fields = {{"event", "shadowed"},
-              {"field.event", "literal"},
-              {"path", "/a/\"b\""},
-              {"n", 7},
-              {"nested", {{"k", {1, 2}}}},
-              {"uni", "caf\u00e9"}};
+  r.fields = {{"event", "shadowed"},       {"field.event", "literal"},
+              {"path", "/a/\"b\""},        {"n", 7},
+              {"nested", {{"k", {1, 2}}}}, {"uni", "caf\u00e9"}};
   std::string line = FormatLogRecordJson(r);
   EXPECT_EQ(line.find('\n'), std::string::npos);
   auto j = ParseJson(line);  // rejects duplicate keys and bad escapes

@@ -2,13 +2,13 @@
 // filters, explicit (re)training, deletes that free memory, save/load in both
 // phases, and a namespace of this kind through Memory (train, checkpoint,
 // reopen). The generic VectorIndex contract is in vector_index_test.cc.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
 #include <set>
-
-#include <omp.h>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
