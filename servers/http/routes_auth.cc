@@ -193,9 +193,12 @@ void AddUserRoutes(Api* api, std::vector<Route>* routes) {
   r.summary = "The caller's profile (read fresh from the store)";
   r.response_schema =
       Schema("id:string, username:string, display_name:string, profile:object, roles:[string]");
-  r.handler = [k, need_user](Call& call) -> absl::Status {
+  r.handler = [need_user](Call& call) -> absl::Status {
     KOS_RETURN_IF_ERROR(need_user(call));
-    KOS_ASSIGN_OR_RETURN(User u, k->users()->Get(call.caller->user->id));
+    // Authentication read the user from the Store during this request (to
+    // check it exists and is enabled); reading it a second time would only
+    // cost another SQLite round trip.
+    const User& u = *call.caller->user;
     call.Reply({{"id", u.id},
                 {"username", u.username},
                 {"display_name", u.display_name},
