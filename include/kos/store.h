@@ -98,7 +98,7 @@ struct StoreOptions {
   bool sync_full = false;
   // Create the database file (and its directory) if missing.
   bool create_if_missing = true;
-  // How many change-feed entries to keep (oldest trimmed on write). 0: all.
+  // Change-feed entries kept at least (SQLite trims in chunks of keep/16). 0: all.
   uint64_t change_feed_retention = 1'000'000;
 };
 

@@ -47,6 +47,9 @@ const char* SqlText(Sql id) {
       return "SELECT value FROM meta WHERE name = ?1";
     case Sql::kSetMeta:
       return "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)";
+    case Sql::kLastSequence:
+      return "SELECT (SELECT value FROM meta WHERE name = 'last_sequence'), "
+             "(SELECT max(sequence) FROM changes)";
     case Sql::kScanFrom:
       // CASE keeps SQLite from reading (possibly overflowed) values for keys_only.
       return "SELECT key, CASE WHEN ?4 THEN NULL ELSE value END, version, sequence, updated_ms, "

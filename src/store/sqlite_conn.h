@@ -33,6 +33,7 @@ enum class Sql {
   kChangesAfter,  // (after, limit)
   kGetMeta,       // (name) -> value
   kSetMeta,       // (name, value)
+  kLastSequence,  // -> meta floor, max(changes.sequence)
   kScanFrom,      // (collection, start, now, keys_only, limit)
   kScanRange,     // (collection, start, end, now, keys_only, limit)
   kPurgeExpired,  // (now)

@@ -7,7 +7,11 @@
 // queue on SQLite's file lock instead of failing on upgrade. Reads use a small
 // pool of connections so they run in parallel with the writer (WAL snapshots).
 // The sequence counter lives in the database and is bumped inside the write
-// transaction, so it stays monotonic across processes and restarts.
+// transaction, so it stays monotonic across processes and restarts: it is the
+// newest change-feed row (trimming always keeps at least one), with
+// meta.last_sequence as the floor for a database whose feed is still empty.
+// Not rewriting the meta row saves one dirty page per commit, and trimming in
+// chunks saves another once the feed is at its retention.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -121,7 +125,8 @@ class SqliteStore final : public Store {
       results.reserve(ops.size());
       // Ops run in order inside the transaction, so a later op sees an
       // earlier one's effect; any failure rolls the whole batch back.
-      KOS_ASSIGN_OR_RETURN(int64_t seq, ReadMeta(c, "last_sequence"));
+      KOS_ASSIGN_OR_RETURN(const int64_t first_seq, ReadLastSequence(c));
+      int64_t seq = first_seq;
       for (size_t i = 0; i < ops.size(); ++i) {
         const WriteOp& op = ops[i];
         uint64_t current = 0;
@@ -177,17 +182,16 @@ class SqliteStore final : public Store {
         }
         results.push_back({version, static_cast<uint64_t>(seq)});
       }
-      {
-        StmtScope set(c.Get(Sql::kSetMeta));
-        set->bind(1, "last_sequence");
-        set->bind(2, seq);
-        set->exec();
-      }
-      uint64_t keep = options_.change_feed_retention;
-      if (keep > 0 && static_cast<uint64_t>(seq) > keep) {
-        StmtScope trim(c.Get(Sql::kTrimChanges));
-        trim->bind(1, seq - static_cast<int64_t>(keep));
-        trim->exec();
+      const int64_t keep = static_cast<int64_t>(options_.change_feed_retention);
+      if (keep > 0 && seq > keep) {
+        // Trim when the oldest kept sequence crosses a chunk boundary, so a
+        // steady-state commit does not also dirty the feed's first page.
+        const int64_t chunk = std::clamp<int64_t>(keep / 16, 1, 1024);
+        if ((seq - keep) / chunk != std::max<int64_t>(first_seq - keep, 0) / chunk) {
+          StmtScope trim(c.Get(Sql::kTrimChanges));
+          trim->bind(1, seq - keep);
+          trim->exec();
+        }
       }
       return absl::OkStatus();
     }));
@@ -271,7 +275,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<uint64_t> LastSequence() override {
     int64_t seq = 0;
     KOS_RETURN_IF_ERROR(ReadTxn("last sequence", false, [&](SqliteConn& c) -> absl::Status {
-      KOS_ASSIGN_OR_RETURN(seq, ReadMeta(c, "last_sequence"));
+      KOS_ASSIGN_OR_RETURN(seq, ReadLastSequence(c));
       return absl::OkStatus();
     }));
     return static_cast<uint64_t>(seq);
@@ -306,14 +310,16 @@ class SqliteStore final : public Store {
     std::unique_ptr<SqliteConn> conn_;
   };
 
-  absl::StatusOr<int64_t> ReadMeta(SqliteConn& c, const char* name) {
-    StmtScope q(c.Get(Sql::kGetMeta));
-    q->bind(1, name);
-    if (!q->executeStep()) {
-      return absl::DataLossError(
-          absl::StrCat("sqlite store '", path_, "' has no '", name, "' entry in its meta table"));
+  absl::StatusOr<int64_t> ReadLastSequence(SqliteConn& c) {
+    StmtScope q(c.Get(Sql::kLastSequence));
+    q->executeStep();
+    SQLite::Column floor = q->getColumn(0);
+    if (floor.isNull()) {
+      return absl::DataLossError(absl::StrCat("sqlite store '", path_,
+                                              "' has no 'last_sequence' entry in its meta table"));
     }
-    return q->getColumn(0).getInt64();
+    SQLite::Column newest = q->getColumn(1);
+    return std::max(floor.getInt64(), newest.isNull() ? int64_t{0} : newest.getInt64());
   }
 
   absl::StatusOr<std::unique_ptr<SqliteConn>> AcquireReader() {

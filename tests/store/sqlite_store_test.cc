@@ -64,7 +64,74 @@ TEST_F(SqliteStoreTest, CreatesParentDirectoriesAndUsesWal) {
   ASSERT_TRUE(s.ok()) << s.status();
   KOS_ASSERT_OK((*s)->Put("c", "k", "v"));
   EXPECT_EQ(RawQueryText(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawQueryText(path_, "SELECT value FROM meta WHERE name = 'schema_version'"), "1");
+  EXPECT_EQ(RawQueryText(path_, "SELECT value FROM meta WHERE name = 'schema_version'"), "2");
+}
+
+// A version-1 file (meta.last_sequence rewritten on every commit) upgrades in
+// place and keeps numbering where it stopped, even with a stale or trimmed feed.
+TEST_F(SqliteStoreTest, VersionOneFileUpgradesAndKeepsItsSequence) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status();
+    for (int i = 0; i < 4; ++i) KOS_ASSERT_OK((*s)->Put("c", absl::StrCat("k", i), "v"));
+  }
+  // What version 1 left: the feed trimmed to nothing, the counter in meta.
+  RawExec(path_,
+          "UPDATE meta SET value = 1 WHERE name = 'schema_version';"
+          "UPDATE meta SET value = 4 WHERE name = 'last_sequence';"
+          "DELETE FROM changes;");
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(RawQueryText(path_, "SELECT value FROM meta WHERE name = 'schema_version'"), "2");
+  EXPECT_EQ(*(*s)->LastSequence(), 4u);
+  auto w = (*s)->Put("c", "k4", "v");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->sequence, 5u);
+  EXPECT_EQ(*(*s)->LastSequence(), 5u);
+}
+
+TEST_F(SqliteStoreTest, MissingSequenceRowIsDataLossNotARestart) {
+  { ASSERT_TRUE(Open().ok()); }
+  RawExec(path_, "DELETE FROM meta WHERE name = 'last_sequence'");
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto w = (*s)->Put("c", "k", "v");
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(w.status().message(), HasSubstr("last_sequence"));
+  EXPECT_EQ((*s)->Get("c", "k").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The feed is trimmed in chunks: never fewer than the retention, never more
+// than retention + chunk - 1 rows, and the counter survives a reopen with
+// the smallest retention.
+TEST_F(SqliteStoreTest, ChangeFeedTrimsInChunksAndNumberingSurvivesReopen) {
+  options_.change_feed_retention = 64;  // chunk 4
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status();
+    for (int i = 1; i <= 200; ++i) {
+      KOS_ASSERT_OK((*s)->Put("c", absl::StrCat("k", i % 7), "v"));
+      int rows = std::stoi(RawQueryText(path_, "SELECT count(*) FROM changes"));
+      ASSERT_GE(rows, std::min(i, 64)) << "after put " << i;
+      ASSERT_LE(rows, std::min(i, 67)) << "after put " << i;
+    }
+    auto kept = (*s)->Changes(200 - 64, 100);
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    EXPECT_EQ(kept->size(), 64u);
+  }
+  options_.change_feed_retention = 1;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status();
+    KOS_ASSERT_OK((*s)->Put("c", "x", "v"));
+    EXPECT_EQ(RawQueryText(path_, "SELECT count(*) FROM changes"), "1");
+  }
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(*(*s)->LastSequence(), 201u);
+  auto w = (*s)->Put("c", "y", "v");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->sequence, 202u);
 }
 
 TEST_F(SqliteStoreTest, ReopenKeepsDataVersionsAndSequence) {
