@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli.h"
@@ -30,6 +32,7 @@ struct ServeArgs {
   std::string tls_cert;
   std::string tls_key;
   std::string admin_password_file;
+  std::vector<std::string> trusted_proxies;
 };
 
 #if KOS_CLI_HAVE_HTTP
@@ -46,6 +49,7 @@ int RunServe(Globals& g, const ServeArgs& a) {
   ho.store_uri = g.store_uri;
   ho.tls_cert = a.tls_cert;
   ho.tls_key = a.tls_key;
+  ho.trusted_proxies = a.trusted_proxies;
   ho.development_handlers = g.dev_handlers;
   if (g.fast_hash) ho.password_hashing = PasswordHasherOptions::Minimum();
   auto http = server::HttpServer::Create(ho);
@@ -124,6 +128,9 @@ void AddServeCommand(CLI::App& app, Globals& g) {
   c->add_option("--threads", a->threads, "HTTP worker threads")->check(CLI::Range(1, 1024));
   c->add_option("--tls-cert", a->tls_cert, "PEM certificate chain (with --tls-key: TLS)");
   c->add_option("--tls-key", a->tls_key, "PEM private key");
+  c->add_option("--trusted-proxy", a->trusted_proxies,
+                "Reverse proxy (address or CIDR) whose X-Forwarded-For names the client; "
+                "repeatable");
   c->add_option("--admin-password-file", a->admin_password_file,
                 "Create user admin (role admin) if absent; its password is written here (0600)");
   c->callback([&g, a] { g.exit_code = RunServe(g, *a); });

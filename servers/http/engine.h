@@ -31,6 +31,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point start;
   const Route* route = nullptr;  // set by the handler; nullptr: unmatched
   std::string subject;           // the authenticated caller, for the log
+  std::string peer;              // the socket's address when req.remote_addr was taken from a proxy
   bool keep_alive = true;
   bool head = false;  // HEAD: headers only
 };

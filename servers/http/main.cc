@@ -4,6 +4,7 @@
 //              [--logs ./logs] [--store URI] [--threads N]
 //              [--admin-password-file FILE] [--tls-cert PEM --tls-key PEM]
 //              [--rate-limit CLASS=LIMIT/PERIOD[,BURST]]... [--no-rate-limits]
+//              [--trusted-proxy ADDRESS|CIDR]...
 //              [--shutdown-grace SECONDS] [--max-body-bytes N] [--dev-handlers]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, give running
@@ -35,8 +36,11 @@ void Usage() {
       "                  [--logs DIR] [--store URI] [--threads N]\n"
       "                  [--admin-password-file FILE] [--tls-cert PEM --tls-key PEM]\n"
       "                  [--rate-limit CLASS=LIMIT/PERIOD[,BURST]]... [--no-rate-limits]\n"
+      "                  [--trusted-proxy ADDRESS|CIDR]...\n"
       "                  [--shutdown-grace SECONDS] [--max-body-bytes N] [--dev-handlers]\n"
-      "rate-limit classes: global (per client address), auth, api; e.g. api=6000/1m\n");
+      "rate-limit classes: global (per client address), auth, api; e.g. api=6000/1m\n"
+      "--trusted-proxy: a reverse proxy (e.g. the gateway's nginx) whose X-Forwarded-For\n"
+      "  names the client address; repeat for several (127.0.0.1, 10.0.0.0/8, ::1)\n");
 }
 
 // CLASS=LIMIT/PERIOD[,BURST], e.g. "api=100/1m" or "global=1000/1h,200".
@@ -112,6 +116,8 @@ int main(int argc, char** argv) {
                      spec.c_str());
         return 2;
       }
+    } else if (a == "--trusted-proxy") {
+      o.trusted_proxies.push_back(next("--trusted-proxy"));
     } else if (a == "--no-rate-limits") {
       o.rate_limits.clear();
     } else if (a == "--shutdown-grace") {

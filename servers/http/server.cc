@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "http/api.h"
+#include "http/client_address.h"
 #include "http/engine.h"
 #include "http/http_status.h"
 #include "http/openapi.h"
@@ -173,6 +174,7 @@ struct HttpServer::State {
   std::atomic<int> bound_port{0};
   std::atomic<bool> bound{false};
   bool rate_limited = true;
+  TrustedProxies proxies;
   absl::Time started = absl::Now();
 
   absl::StatusOr<Caller> Authenticate(const httplib::Request& req);
@@ -344,6 +346,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   ko.store_uri = options.store_uri;
   ko.password_hashing = options.password_hashing;
   ko.development_handlers = options.development_handlers;
+  KOS_ASSIGN_OR_RETURN(s->proxies, TrustedProxies::Parse(options.trusted_proxies));
   s->rate_limited = !options.rate_limits.empty();
   if (s->rate_limited) ko.rate_limits = options.rate_limits;
   KOS_ASSIGN_OR_RETURN(s->kernel, Kernel::Open(ko));
@@ -383,6 +386,19 @@ bool HttpServer::State::Handle(Exchange& x, bool offloaded) {
   PathParams params;
   const Route* route = router.Match(x.req.method, x.req.path, &params);
   if (route != nullptr && route->blocking && !offloaded) return false;
+  if (!proxies.empty() && x.peer.empty()) {
+    // Every use below (rate limits, token checks, the access log) then sees the client.
+    std::string forwarded;
+    const size_t n = x.req.get_header_value_count("X-Forwarded-For");
+    for (size_t i = 0; i < n; ++i) {
+      absl::StrAppend(&forwarded, i ? "," : "", x.req.get_header_value("X-Forwarded-For", i));
+    }
+    std::string client = proxies.ClientAddress(x.req.remote_addr, forwarded);
+    if (client != x.req.remote_addr) {
+      x.peer = std::move(x.req.remote_addr);
+      x.req.remote_addr = std::move(client);
+    }
+  }
   const httplib::Request& req = x.req;
   httplib::Response& res = x.res;
   x.route = route;
@@ -455,6 +471,7 @@ void HttpServer::State::Log(const Exchange& x) {
       .Add("traceparent", res.get_header_value("traceparent"))
       .Add("subject", x.subject)
       .Add("remote", req.remote_addr);
+  if (!x.peer.empty()) fields.Add("peer", x.peer);
   access_log->LogRendered(LogLevel::kInfo, "http.access", std::move(fields));
 }
 

@@ -45,6 +45,10 @@ struct ServerOptions {
   // PEM certificate chain and private key; both set = HTTPS. Default: plain HTTP.
   std::string tls_cert;
   std::string tls_key;
+  // Reverse proxies (addresses or CIDR blocks, e.g. "127.0.0.1",
+  // "10.0.0.0/8") whose X-Forwarded-For names the client for rate limits,
+  // token checks and the access log. Default none: the socket peer is the client.
+  std::vector<std::string> trusted_proxies;
   // How long running tasks get to finish on shutdown. Default 10 s.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Rate-limit classes "global" (per client address), "auth" and "api".

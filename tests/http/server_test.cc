@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/openapi.h"
 #include "http_test_util.h"
@@ -569,6 +570,56 @@ TEST(HttpRateLimitTest, AuthClassGives429WithRetryAfter) {
   EXPECT_EQ(third.Header("X-RateLimit-Remaining"), "0");
   // Other classes are unaffected.
   EXPECT_EQ(cli.Call("GET", "/health").status, 200);
+}
+
+// Behind the gateway every request arrives from the proxy's address; with
+// --trusted-proxy the per-address classes count the real clients instead,
+// and a client that is not a configured proxy cannot pick its own address.
+TEST(HttpRateLimitTest, TrustedProxyForwardedForKeysTheGlobalClass) {
+  kos::testing::TempDir dir;
+  testing::CopyDeployConfig(dir.path());
+  ServerOptions o = testing::TestOptions(dir.path());
+  o.rate_limits = {{"global", 2, absl::Hours(1), 0},
+                   {"auth", 100, absl::Minutes(1), 0},
+                   {"api", 100, absl::Minutes(1), 0}};
+  o.trusted_proxies = {"127.0.0.1"};
+  RunningServer server(o);
+  ASSERT_TRUE(server.status().ok()) << server.status();
+  JsonClient cli("127.0.0.1", server.port());
+  auto health = [&](const std::string& xff) {
+    return cli.Call("GET", "/health", nullptr, "", {{"X-Forwarded-For", xff}}).status;
+  };
+  EXPECT_EQ(health("203.0.113.7"), 200);
+  EXPECT_EQ(health("1.1.1.1, 203.0.113.7"), 200);
+  EXPECT_EQ(health("203.0.113.7"), 429);
+  // Another client behind the same proxy has its own bucket.
+  EXPECT_EQ(health("203.0.113.8"), 200);
+
+  kos::testing::TempDir dir2;
+  testing::CopyDeployConfig(dir2.path());
+  ServerOptions o2 = testing::TestOptions(dir2.path());
+  o2.rate_limits = o.rate_limits;
+  o2.trusted_proxies = {"10.0.0.0/8"};  // the test client at 127.0.0.1 is not a proxy
+  RunningServer untrusted(o2);
+  ASSERT_TRUE(untrusted.status().ok()) << untrusted.status();
+  JsonClient cli2("127.0.0.1", untrusted.port());
+  auto spoof = [&](const std::string& xff) {
+    return cli2.Call("GET", "/health", nullptr, "", {{"X-Forwarded-For", xff}}).status;
+  };
+  EXPECT_EQ(spoof("203.0.113.1"), 200);
+  EXPECT_EQ(spoof("203.0.113.2"), 200);
+  EXPECT_EQ(spoof("203.0.113.3"), 429);
+}
+
+TEST(HttpServerOptionsTest, BadTrustedProxyIsRefusedAtStart) {
+  kos::testing::TempDir dir;
+  testing::CopyDeployConfig(dir.path());
+  ServerOptions o = testing::TestOptions(dir.path());
+  o.trusted_proxies = {"gateway.local"};
+  auto s = HttpServer::Create(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(), ::testing::HasSubstr("gateway.local"));
 }
 
 }  // namespace
