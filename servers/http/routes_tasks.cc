@@ -390,7 +390,9 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
       KOS_RETURN_IF_ERROR(
           api->Authorize(call, absl::StrCat("agents:", s["agent"].get<std::string>()), "execute"));
     }
-    std::vector<std::string> envelopes;
+    // One envelope for the whole plan: one signature and one check instead
+    // of one per step (SubmitSignedPlan).
+    Json tasks = Json::array();
     for (size_t i = 0; i < steps.size(); ++i) {
       const Json& s = steps[i];
       std::string sid =
@@ -409,14 +411,16 @@ void AddTaskRoutes(Api* api, std::vector<Route>* routes) {
         }
         payload["depends_on"] = deps;
       }
-      TaskRequest tr;
-      tr.audience = s["agent"].get<std::string>();
-      tr.payload = std::move(payload);
-      tr.task_id = ids[sid];
-      KOS_ASSIGN_OR_RETURN(SignedEnvelope env, k->task_signer()->Sign(tr));
-      envelopes.push_back(std::move(env.text));
+      payload["agent"] = s["agent"];
+      payload["id"] = ids[sid];
+      tasks.push_back(std::move(payload));
     }
-    KOS_ASSIGN_OR_RETURN(std::string plan, k->orchestrator()->SubmitPlan(envelopes));
+    TaskRequest tr;
+    tr.audience = kPlanAudience;
+    tr.payload = {{"tasks", std::move(tasks)}};
+    tr.task_id = NewId();
+    KOS_ASSIGN_OR_RETURN(SignedEnvelope env, k->task_signer()->Sign(tr));
+    KOS_ASSIGN_OR_RETURN(std::string plan, k->orchestrator()->SubmitSignedPlan(env.text));
     KOS_RETURN_IF_ERROR(api->RecordOwner("plan", plan, call.Subject()));
     for (const auto& [sid, tid] : ids)
       KOS_RETURN_IF_ERROR(api->RecordOwner("task", tid, call.Subject()));

@@ -321,6 +321,12 @@ TEST_F(HttpApiTest, PlanWithDependencies) {
   }
   EXPECT_EQ(last["state"], "succeeded") << last.dump();
   EXPECT_EQ(last["tasks"].size(), 2u);
+  // The step ids map to the tasks the plan ran (one signed plan envelope).
+  Reply b =
+      cli_->Call("GET", "/api/v1/tasks/" + p.body["tasks"]["b"].get<std::string>(), nullptr, admin);
+  ASSERT_EQ(b.status, 200) << b.text;
+  EXPECT_EQ(b.body["agent"], "kExecutor") << b.text;
+  EXPECT_EQ(b.body["state"], "succeeded") << b.text;
   ExpectError(
       cli_->Call("POST", "/api/v1/planning",
                  {{"steps", {{{"id", "a"}, {"agent", "kCore"}, {"depends_on", {"zz"}}}}}}, admin),
