@@ -151,6 +151,10 @@ class Memory(_core.Memory):
 _live_orchestrators: "_weakref.WeakSet[Orchestrator]" = _weakref.WeakSet()
 
 
+# The audience of an envelope that carries a whole plan (submit_signed_plan).
+PLAN_AUDIENCE = "kos.plan"
+
+
 class Orchestrator(_core.Orchestrator):
     """Runs signed tasks with Python handlers on C++ worker threads.
 
@@ -179,6 +183,11 @@ class Orchestrator(_core.Orchestrator):
         """Accepts a DAG of signed tasks atomically; returns the plan id."""
         return super().submit_plan(
             [e.text if isinstance(e, SignedEnvelope) else e for e in envelopes])
+
+    def submit_signed_plan(self, envelope: "SignedEnvelope | str") -> str:
+        """Accepts a whole plan signed as one envelope (audience PLAN_AUDIENCE); returns its id."""
+        return super().submit_signed_plan(
+            envelope.text if isinstance(envelope, SignedEnvelope) else envelope)
 
     def run(self, envelope: "SignedEnvelope | str", timeout: float = 30.0) -> dict:
         """Submits a signed task and waits for it; returns the final task info dict."""

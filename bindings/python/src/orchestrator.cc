@@ -295,6 +295,16 @@ void BindOrchestrator(py::module_& m) {
           },
           py::arg("envelopes"), "Accepts a DAG of signed tasks atomically; returns the plan id.")
       .def(
+          "submit_signed_plan",
+          [](const PyOrchestrator& self, const std::string& envelope) {
+            auto box = self.get();
+            return Unwrap(NoGil([&] { return box->orchestrator->SubmitSignedPlan(envelope); }));
+          },
+          py::arg("envelope"),
+          "Accepts a DAG carried by ONE signed envelope (audience kos.PLAN_AUDIENCE, payload "
+          "{'tasks': [{'agent': ..., 'id': ..., ...task spec...}]}) with one signature check; "
+          "returns the plan id (the envelope's task id).")
+      .def(
           "get",
           [](const PyOrchestrator& self, const std::string& id) {
             auto box = self.get();

@@ -154,6 +154,30 @@ def test_plan_dependencies_feed_outputs(orch, signing):
     assert {t["id"] for t in orch.plan_tasks(plan)} == {first.task_id, second.task_id}
 
 
+def test_signed_plan_is_one_envelope_and_cannot_be_replayed(orch, signing):
+    _, signer, _ = signing
+    orch.register_handler("kPlanner", lambda ctx: {"steps": ["a"]})
+    orch.register_handler("kExecutor",
+                          lambda ctx: {"got": list(ctx.dependency_outputs.values())[0]["steps"]})
+    env = signer.sign(kos.PLAN_AUDIENCE, {"tasks": [
+        {"agent": "kPlanner", "id": "01J00000000000000000000001"},
+        {"agent": "kExecutor", "id": "01J00000000000000000000002",
+         "depends_on": ["01J00000000000000000000001"]}]})
+    plan = orch.submit_signed_plan(env)
+    assert plan == env.task_id
+    info = orch.wait("01J00000000000000000000002", timeout=30)
+    assert info["state"] == "succeeded" and info["output"] == {"got": ["a"]}, info
+    assert {t["id"] for t in orch.plan_tasks(plan)} == {
+        "01J00000000000000000000001", "01J00000000000000000000002"}
+    with pytest.raises(kos.UnauthenticatedError):
+        orch.submit_signed_plan(env)
+    # A plan envelope is not a task envelope, and the other way round.
+    with pytest.raises(kos.Error):
+        orch.submit(signer.sign(kos.PLAN_AUDIENCE, {"tasks": [{"agent": "kPlanner"}]}))
+    with pytest.raises(kos.Error):
+        orch.submit_signed_plan(signer.sign("kPlanner"))
+
+
 def test_context_is_invalid_after_the_handler_returns(orch, signing):
     _, signer, _ = signing
     kept = []
