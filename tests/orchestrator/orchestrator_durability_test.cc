@@ -181,7 +181,19 @@ TEST_F(OrchestratorDurabilityTest, ShutdownStoresEveryTransition) {
   std::vector<std::string> plan;
   for (int i = 0; i < 100; ++i) plan.push_back(signing_.Sign("kExecutor"));
   std::string plan_id = orch->SubmitPlan(plan).value();
-  while (ran.load() < 100) absl::SleepFor(absl::Milliseconds(1));
+  // A handler that has returned is not yet a succeeded task: wait for the state.
+  auto all_succeeded = [&] {
+    auto tasks = orch->PlanTasks(plan_id);
+    if (!tasks.ok()) return false;
+    for (const TaskInfo& t : *tasks) {
+      if (t.state != TaskState::kSucceeded) return false;
+    }
+    return tasks->size() == 100;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!all_succeeded() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(ran.load(), 100);
+  ASSERT_TRUE(all_succeeded()) << "tasks did not succeed within 30 s";
   ASSERT_TRUE(orch->Shutdown().ok());
   testing::ScanAll(&store_, "tasks",
                    [&](const Record& r) { EXPECT_EQ(StoredState(r.key), "succeeded") << r.key; });
@@ -279,7 +291,19 @@ TEST_F(OrchestratorDurabilityTest, LargeErrorsSplitTheLogIntoBoundedRecords) {
                                       return absl::UnavailableError(big);
                                     })
                   .ok());
-  while (ran.load() < 4) absl::SleepFor(absl::Milliseconds(1));
+  // `ran` counts handler entries; the retrying transition comes after the
+  // handler returns, so wait for the state itself before shutting down.
+  auto all_retrying = [&] {
+    for (const std::string& id : ids) {
+      auto t = orch->Get(id);
+      if (!t.ok() || t->state != TaskState::kRetrying) return false;
+    }
+    return true;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!all_retrying() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(ran.load(), 4);
+  ASSERT_TRUE(all_retrying()) << "tasks did not reach retrying within 30 s";
   ASSERT_TRUE(orch->Shutdown().ok());
   size_t largest = 0;
   testing::ScanAll(&store_, "task_transition_log",
