@@ -1,11 +1,12 @@
 // kos-server: the reference HTTP server over libkos.
 //
 //   kos-server [--host 127.0.0.1] [--port 8080] [--data ./data] [--config ./config]
-//              [--logs ./logs] [--store URI] [--threads N]
+//              [--logs ./logs] [--store URI] [--threads N] [--worker-threads N]
 //              [--admin-password-file FILE] [--tls-cert PEM --tls-key PEM]
 //              [--rate-limit CLASS=LIMIT/PERIOD[,BURST]]... [--no-rate-limits]
 //              [--trusted-proxy ADDRESS|CIDR]...
-//              [--shutdown-grace SECONDS] [--max-body-bytes N] [--dev-handlers]
+//              [--shutdown-grace SECONDS] [--max-body-bytes N] [--max-header-bytes N]
+//              [--dev-handlers]
 //
 // SIGTERM/SIGINT: stop accepting, finish in-flight requests, give running
 // tasks --shutdown-grace, flush the logs, exit 0.
@@ -33,11 +34,12 @@ void Usage() {
   std::fprintf(
       stderr,
       "usage: kos-server [--host H] [--port P (0 = any free port)] [--data DIR] [--config DIR]\n"
-      "                  [--logs DIR] [--store URI] [--threads N]\n"
+      "                  [--logs DIR] [--store URI] [--threads N] [--worker-threads N]\n"
       "                  [--admin-password-file FILE] [--tls-cert PEM --tls-key PEM]\n"
       "                  [--rate-limit CLASS=LIMIT/PERIOD[,BURST]]... [--no-rate-limits]\n"
       "                  [--trusted-proxy ADDRESS|CIDR]...\n"
-      "                  [--shutdown-grace SECONDS] [--max-body-bytes N] [--dev-handlers]\n"
+      "                  [--shutdown-grace SECONDS] [--max-body-bytes N] [--max-header-bytes N]\n"
+      "                  [--dev-handlers]\n"
       "rate-limit classes: global (per client address), auth, api; e.g. api=6000/1m\n"
       "--trusted-proxy: a reverse proxy (e.g. the gateway's nginx) whose X-Forwarded-For\n"
       "  names the client address; repeat for several (127.0.0.1, 10.0.0.0/8, ::1)\n");
@@ -122,6 +124,10 @@ int main(int argc, char** argv) {
       o.rate_limits.clear();
     } else if (a == "--shutdown-grace") {
       o.shutdown_grace = absl::Seconds(number("--shutdown-grace"));
+    } else if (a == "--worker-threads") {
+      o.worker_threads = static_cast<int>(number("--worker-threads"));
+    } else if (a == "--max-header-bytes") {
+      o.max_header_bytes = static_cast<size_t>(number("--max-header-bytes"));
     } else if (a == "--max-body-bytes") {
       o.max_body_bytes = static_cast<size_t>(number("--max-body-bytes"));
     } else if (a == "--dev-handlers") {

@@ -346,6 +346,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   ko.store_uri = options.store_uri;
   ko.password_hashing = options.password_hashing;
   ko.development_handlers = options.development_handlers;
+  // The engine would clamp these; a typo deserves an error instead.
+  for (auto [name, value] : {std::pair<const char*, int>{"threads", options.threads},
+                             {"worker_threads", options.worker_threads}}) {
+    if (value < 1 || value > 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("server option ", name, " must be 1..1024, got ", value));
+    }
+  }
+  if (options.max_header_bytes < 1024 || options.max_header_bytes > (1u << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "server option max_header_bytes must be 1024..1048576, got ", options.max_header_bytes));
+  }
   KOS_ASSIGN_OR_RETURN(s->proxies, TrustedProxies::Parse(options.trusted_proxies));
   s->rate_limited = !options.rate_limits.empty();
   if (s->rate_limited) ko.rate_limits = options.rate_limits;
@@ -363,6 +375,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const ServerOptio
   eo.io_threads = options.threads;
   eo.worker_threads = options.worker_threads;
   eo.max_body_bytes = options.max_body_bytes;
+  eo.max_header_bytes = options.max_header_bytes;
   eo.read_timeout = options.read_timeout;
   eo.write_timeout = options.write_timeout;
   eo.tls_cert = options.tls_cert;

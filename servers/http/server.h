@@ -38,6 +38,8 @@ struct ServerOptions {
   std::string store_uri;
   // Largest request body accepted (413 beyond). Default 8 MiB.
   size_t max_body_bytes = 8 << 20;
+  // Largest request line plus headers (431 beyond), 1 KiB..1 MiB. Default 16 KiB.
+  size_t max_header_bytes = 16 << 10;
   // Socket read/write timeouts: a client that stalls longer is dropped.
   // Default 10 s each.
   absl::Duration read_timeout = absl::Seconds(10);

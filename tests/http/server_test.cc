@@ -625,5 +625,42 @@ TEST(HttpServerOptionsTest, BadTrustedProxyIsRefusedAtStart) {
   EXPECT_THAT(s.status().message(), ::testing::HasSubstr("gateway.local"));
 }
 
+TEST(HttpServerOptionsTest, OutOfRangeSizesAreRefusedByName) {
+  kos::testing::TempDir dir;
+  testing::CopyDeployConfig(dir.path());
+  struct Case {
+    const char* name;
+    void (*set)(ServerOptions&);
+  } cases[] = {
+      {"threads", [](ServerOptions& o) { o.threads = 0; }},
+      {"worker_threads", [](ServerOptions& o) { o.worker_threads = 5000; }},
+      {"max_header_bytes", [](ServerOptions& o) { o.max_header_bytes = 100; }},
+      {"max_header_bytes", [](ServerOptions& o) { o.max_header_bytes = size_t{1} << 30; }},
+  };
+  for (const Case& c : cases) {
+    ServerOptions o = testing::TestOptions(dir.path());
+    c.set(o);
+    auto s = HttpServer::Create(o);
+    ASSERT_FALSE(s.ok()) << c.name;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.status().message(), ::testing::HasSubstr(c.name));
+  }
+}
+
+TEST(HttpServerOptionsTest, HeaderLimitIsTheConfiguredOne) {
+  kos::testing::TempDir dir;
+  testing::CopyDeployConfig(dir.path());
+  ServerOptions o = testing::TestOptions(dir.path());
+  o.max_header_bytes = 4096;
+  RunningServer server(o);
+  ASSERT_TRUE(server.status().ok()) << server.status();
+  JsonClient cli("127.0.0.1", server.port());
+  EXPECT_EQ(cli.Call("GET", "/health", nullptr, "", {{"X-Pad", std::string(2000, 'p')}}).status,
+            200);
+  JsonClient cli2("127.0.0.1", server.port());
+  EXPECT_EQ(cli2.Call("GET", "/health", nullptr, "", {{"X-Pad", std::string(6000, 'p')}}).status,
+            431);
+}
+
 }  // namespace
 }  // namespace kos::server
