@@ -4,11 +4,13 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/services.h"
 #include "grpc/task_convert.h"
 #include "kos/json.h"
+#include "kos/orchestrator.h"
 #include "kos/status.h"
 #include "kos/v1/tasks.grpc.pb.h"
 
@@ -50,6 +52,52 @@ class TasksService final : public pb::Tasks::Service {
           gate_->Check(c, absl::StrCat("agents:", env["aud"].get<std::string>()), "execute"));
       KOS_ASSIGN_OR_RETURN(std::string id, k_->orchestrator()->Submit(req->envelope()));
       out->set_task_id(id);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status SubmitPlan(grpc::ServerContext* ctx, const pb::SubmitPlanRequest* req,
+                          pb::SubmitPlanResponse* out) override {
+    return Serve([&]() -> absl::Status {
+      KOS_ASSIGN_OR_RETURN(Caller c, gate_->Authenticate(ctx));
+      // The caller must be allowed to run every agent the plan names; the
+      // orchestrator then checks the one signature and the issuer's rights.
+      KOS_ASSIGN_OR_RETURN(Json env, ParseJson(req->envelope()));
+      if (!env.is_object() || env.value("aud", Json()) != kPlanAudience) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a plan envelope needs \"aud\": \"", kPlanAudience, "\""));
+      }
+      const Json* tasks = nullptr;
+      if (env.contains("payload") && env["payload"].is_object() &&
+          env["payload"].contains("tasks") && env["payload"]["tasks"].is_array()) {
+        tasks = &env["payload"]["tasks"];
+      }
+      if (tasks == nullptr)
+        return absl::InvalidArgumentError("plan payload has no \"tasks\" array");
+      absl::flat_hash_set<std::string> agents;
+      for (const Json& t : *tasks) {
+        if (!t.is_object() || !t.contains("agent") || !t["agent"].is_string()) {
+          return absl::InvalidArgumentError("every plan task needs an \"agent\" string");
+        }
+        agents.insert(t["agent"].get<std::string>());
+      }
+      for (const std::string& agent : agents) {
+        KOS_RETURN_IF_ERROR(gate_->Check(c, absl::StrCat("agents:", agent), "execute"));
+      }
+      KOS_ASSIGN_OR_RETURN(std::string plan, k_->orchestrator()->SubmitSignedPlan(req->envelope()));
+      out->set_plan_id(plan);
+      KOS_ASSIGN_OR_RETURN(std::vector<TaskInfo> members, k_->orchestrator()->PlanTasks(plan));
+      // PlanTasks has no defined order; answer in the payload's order.
+      for (const Json& t : *tasks) {
+        if (t.contains("id") && t["id"].is_string()) {
+          out->add_task_ids(t["id"].get<std::string>());
+        }
+      }
+      if (out->task_ids_size() != static_cast<int>(tasks->size())) {
+        // Some tasks got generated ids: fall back to the plan's members.
+        out->clear_task_ids();
+        for (const TaskInfo& t : members) out->add_task_ids(t.id);
+      }
       return absl::OkStatus();
     });
   }

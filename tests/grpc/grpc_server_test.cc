@@ -6,11 +6,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/server.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "kos/json.h"
+#include "kos/orchestrator.h"
+#include "kos/signed_task.h"
 #include "kos/v1/agents.grpc.pb.h"
 #include "kos/v1/artifacts.grpc.pb.h"
 #include "kos/v1/auth.grpc.pb.h"
@@ -268,6 +271,66 @@ TEST_F(GrpcServerTest, ExecuteThenStreamLogsUntilTheTaskEnds) {
   Bearer(&nc, token);
   greq.set_task_id("01HZZZZZZZZZZZZZZZZZZZZZZZ");
   EXPECT_EQ(tasks->Get(&nc, greq, &task).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcServerTest, SignedPlanIsAcceptedOnceAndChecksEveryAgent) {
+  auto sign_plan = [&](const Json& tasks) {
+    TaskRequest tr;
+    tr.audience = kPlanAudience;
+    tr.payload = {{"tasks", tasks}};
+    auto env = kernel_->task_signer()->Sign(tr);
+    EXPECT_TRUE(env.ok()) << env.status();
+    return env.ok() ? env->text : std::string();
+  };
+  const std::string a = "01J00000000000000000000011", b = "01J00000000000000000000012";
+  const std::string plan_env = sign_plan(Json::array(
+      {{{"agent", "kCore"}, {"id", a}}, {{"agent", "kExecutor"}, {"id", b}, {"depends_on", {a}}}}));
+  auto tasks = pb::Tasks::NewStub(channel_);
+  auto submit = [&](const std::string& token, const std::string& envelope,
+                    pb::SubmitPlanResponse* resp) {
+    grpc::ClientContext ctx;
+    Bearer(&ctx, token);
+    pb::SubmitPlanRequest req;
+    req.set_envelope(envelope);
+    return tasks->SubmitPlan(&ctx, req, resp);
+  };
+  // A caller who may not run the agents is refused before the envelope is
+  // spent, so the owner can still submit it.
+  pb::SubmitPlanResponse resp;
+  EXPECT_EQ(submit(UserToken("carol"), plan_env, &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const std::string admin = AdminToken();
+  grpc::Status st = submit(admin, plan_env, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(resp.plan_id().empty());
+  ASSERT_EQ(resp.task_ids_size(), 2);
+  EXPECT_EQ(resp.task_ids(0), a);
+  EXPECT_EQ(resp.task_ids(1), b);
+  pb::Task task;
+  for (int i = 0; i < 3000; ++i) {
+    grpc::ClientContext gc;
+    Bearer(&gc, admin);
+    pb::GetTaskRequest greq;
+    greq.set_task_id(b);
+    st = tasks->Get(&gc, greq, &task);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    if (task.state() == "succeeded" || task.state() == "failed") break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(task.state(), "succeeded");
+  EXPECT_EQ(task.plan_id(), resp.plan_id());
+  ASSERT_EQ(task.depends_on_size(), 1);
+  EXPECT_EQ(task.depends_on(0), a);
+  // The same envelope again is a replay.
+  EXPECT_EQ(submit(admin, plan_env, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A single-task envelope is not a plan; a plan without tasks is refused.
+  TaskRequest one;
+  one.audience = "kCore";
+  EXPECT_EQ(submit(admin, kernel_->task_signer()->Sign(one)->text, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(submit(admin, "{not json", &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(submit(admin, sign_plan(Json::array({{{"id", a}}})), &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(GrpcServerTest, MemoryAddAndFilteredSearch) {
