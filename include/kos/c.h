@@ -544,6 +544,13 @@ KOS_EXPORT kos_code_t kos_orchestrator_register_handler(kos_orchestrator_t* orch
  * UNAUTHENTICATED for a bad, expired or replayed envelope. */
 KOS_EXPORT char* kos_orchestrator_submit(kos_orchestrator_t* orchestrator, const char* envelope,
                                          char** errptr);
+/* Accepts a whole plan signed as ONE envelope for audience KOS_PLAN_AUDIENCE
+ * with payload {"tasks":[{"agent":...,"id":...,"depends_on":[...],...}]}:
+ * one signature check, all tasks or none. Returns the plan id (the
+ * envelope's task id). UNAUTHENTICATED for a bad or replayed envelope. */
+#define KOS_PLAN_AUDIENCE "kos.plan"
+KOS_EXPORT char* kos_orchestrator_submit_signed_plan(kos_orchestrator_t* orchestrator,
+                                                     const char* envelope, char** errptr);
 /* The task as JSON {"id","agent","issuer","state","attempt","input","output",
  * "error","error_code","plan_id","depends_on","trace_id",...}. */
 KOS_EXPORT char* kos_orchestrator_get(kos_orchestrator_t* orchestrator, const char* task_id,

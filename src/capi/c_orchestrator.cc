@@ -256,6 +256,16 @@ char* kos_orchestrator_submit(kos_orchestrator_t* orchestrator, const char* enve
   });
 }
 
+char* kos_orchestrator_submit_signed_plan(kos_orchestrator_t* orchestrator, const char* envelope,
+                                          char** errptr) {
+  return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!Require(orchestrator, "orchestrator", errptr)) return nullptr;
+    auto id = orchestrator->rep->SubmitSignedPlan(Str(envelope));
+    if (!id.ok()) return SetError(errptr, id.status()), nullptr;
+    return CopyOut(*id, nullptr, errptr);
+  });
+}
+
 char* kos_orchestrator_get(kos_orchestrator_t* orchestrator, const char* task_id, char** errptr) {
   return Guard(__func__, errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!Require(orchestrator, "orchestrator", errptr)) return nullptr;

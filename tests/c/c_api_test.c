@@ -1148,6 +1148,37 @@ static void TestOrchestrator(const char* source_dir) {
   CHECK(kos_orchestrator_submit(orch, envelope, &err) == NULL);
   CHECK_ERR(err, KOS_UNAUTHENTICATED);
   kos_free(envelope);
+  /* A plan under one signature: both tasks run, in dependency order; the
+   * envelope cannot be replayed, and a task envelope is not a plan. */
+  envelope = kos_task_signer_sign(
+      signer, KOS_PLAN_AUDIENCE,
+      "{\"tasks\":[{\"agent\":\"kExecutor\",\"id\":\"01J00000000000000000000021\","
+      "\"input\":{\"p\":1}},{\"agent\":\"kExecutor\",\"id\":\"01J00000000000000000000022\","
+      "\"depends_on\":[\"01J00000000000000000000021\"]}]}",
+      NULL, &err);
+  CHECK_NOERR(err);
+  id2 = kos_orchestrator_submit_signed_plan(orch, envelope, &err);
+  CHECK_NOERR(err);
+  CHECK(id2 != NULL);
+  CHECK(kos_orchestrator_submit_signed_plan(orch, envelope, &err) == NULL);
+  CHECK_ERR(err, KOS_UNAUTHENTICATED);
+  CHECK(kos_orchestrator_submit_signed_plan(NULL, envelope, &err) == NULL);
+  CHECK_ERR(err, KOS_INVALID_ARGUMENT);
+  kos_free(envelope);
+  task = kos_orchestrator_wait(orch, "01J00000000000000000000022", 10000, &err);
+  CHECK_NOERR(err);
+  CHECK_CONTAINS(task, "\"state\":\"succeeded\"");
+  CHECK_CONTAINS(task, "\"depends_on\":[\"01J00000000000000000000021\"]");
+  CHECK_CONTAINS(task, id2);
+  kos_free(task);
+  kos_free(id2);
+  envelope = kos_task_signer_sign(signer, "kExecutor", "{}", NULL, &err);
+  CHECK_NOERR(err);
+  CHECK(kos_orchestrator_submit_signed_plan(orch, envelope, &err) == NULL);
+  CHECK(err != NULL);
+  kos_free(err);
+  err = NULL;
+  kos_free(envelope);
   task = kos_orchestrator_wait(orch, id, 10000, &err);
   CHECK_NOERR(err);
   CHECK_CONTAINS(task, "\"state\":\"succeeded\"");
@@ -1183,7 +1214,7 @@ static void TestOrchestrator(const char* source_dir) {
   CHECK_CONTAINS(task, "\"error_code\":\"UNKNOWN\"");
   CHECK_CONTAINS(task, "just a message");
   kos_free(task);
-  CHECK(echo.calls == 4);
+  CHECK(echo.calls == 6); /* 4 single tasks + the 2 of the signed plan */
 
   /* Tampered and foreign envelopes are refused. */
   envelope = kos_task_signer_sign(signer, "kExecutor", "{\"input\":{\"n\":3}}", NULL, &err);
