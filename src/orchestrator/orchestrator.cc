@@ -32,6 +32,7 @@ using orchestrator_internal::kPlans;
 using orchestrator_internal::kTaskLogs;
 using orchestrator_internal::kTasks;
 using orchestrator_internal::kTransitionLog;
+using orchestrator_internal::kTransitionLogDamaged;
 using orchestrator_internal::LogKey;
 using orchestrator_internal::ParseLogKey;
 using orchestrator_internal::ParseTaskSpec;
@@ -1234,8 +1235,8 @@ class Orchestrator::Impl {
     };
     absl::flat_hash_map<std::string, Logged> transitions;
     std::vector<uint64_t> log_batches;
-    std::vector<std::string> bad_log_keys;
-    so.limit = 1000;  // log records hold many rows each
+    std::vector<std::pair<std::string, std::string>> bad_logs;  // key, value
+    so.limit = 1000;                                            // log records hold many rows each
     for (;;) {
       KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTransitionLog, so));
       for (const Record& r : p.records) {
@@ -1251,7 +1252,7 @@ class Orchestrator::Impl {
           SystemLog(
               LogLevel::kError, "task.recover_failed",
               {{"log_record", r.key.substr(0, 64)}, {"error", std::string(parsed.message())}});
-          bad_log_keys.push_back(r.key);
+          bad_logs.emplace_back(r.key, r.value);
         }
         if (ParseLogKey(r.key, &batch)) {
           log_batches.push_back(batch);
@@ -1354,12 +1355,22 @@ class Orchestrator::Impl {
       ResolveDependenciesLocked(it->second.get(), nullptr);
     }
     std::vector<WriteOp> stale;
-    for (uint64_t b : log_batches) {
-      if (!log_live_.count(b)) stale.push_back(WriteOp::Delete(kTransitionLog, LogKey(b)));
-    }
-    for (const std::string& k : bad_log_keys) {
+    // Unreadable records go aside with their bytes (an operator can inspect
+    // them; the tasks fell back to their last full record), unless rows read
+    // before the damage are still live.
+    absl::flat_hash_set<std::string> moved;
+    for (auto& [key, value] : bad_logs) {
       uint64_t b;
-      if (!ParseLogKey(k, &b)) stale.push_back(WriteOp::Delete(kTransitionLog, k));
+      if (ParseLogKey(key, &b) && log_live_.count(b)) continue;
+      stale.push_back(WriteOp::Put(kTransitionLogDamaged, key, std::move(value)));
+      stale.push_back(WriteOp::Delete(kTransitionLog, key));
+      moved.insert(key);
+    }
+    for (uint64_t b : log_batches) {
+      std::string key = LogKey(b);
+      if (!log_live_.count(b) && !moved.count(key)) {
+        stale.push_back(WriteOp::Delete(kTransitionLog, std::move(key)));
+      }
     }
     if (!stale.empty()) KOS_RETURN_IF_ERROR(o_.store->Commit(stale).status());
     if (recovered_ > 0)

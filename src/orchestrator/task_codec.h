@@ -22,6 +22,9 @@ inline constexpr char kPlans[] = "plans";
 // rewritten at submission, on review and at the final state; a log record is
 // deleted once every row in it is superseded.
 inline constexpr char kTransitionLog[] = "task_transition_log";
+// Log records recovery could not read, moved here (same key and bytes) for
+// inspection instead of being deleted.
+inline constexpr char kTransitionLogDamaged[] = "task_transition_log_damaged";
 
 // The task spec carried in a signed envelope's payload.
 struct TaskSpec {

@@ -256,6 +256,11 @@ TEST_F(OrchestratorDurabilityTest, TransitionRowsAreAppliedAtRecoveryAndRemovedW
   EXPECT_EQ(again->Get(other).value().state, TaskState::kSucceeded);
   // Only the record holding the interrupted task's latest row is kept.
   EXPECT_EQ(LogRecords(copy.get()), 1u);
+  // The unreadable ones were moved aside with their bytes, not deleted.
+  EXPECT_EQ(copy->Get("task_transition_log_damaged", "garbage").value().value, "not a log record");
+  EXPECT_EQ(
+      copy->Get("task_transition_log_damaged", orchestrator_internal::LogKey(1001)).value().value,
+      "xx");
   EXPECT_EQ(StoredState(copy.get(), running), "running");
   ASSERT_TRUE(
       again
