@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -23,9 +25,17 @@ std::optional<Address> ParseAddress(absl::string_view text) {
   const std::string s(text);
   Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) return a;
+  if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+  // An IPv4 peer of a dual-stack socket shows as ::ffff:a.b.c.d; it is the
+  // IPv4 address for matching, so "127.0.0.1" still names it.
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(kMapped), std::end(kMapped), a.bytes.begin())) {
+    std::copy(a.bytes.begin() + 12, a.bytes.end(), a.bytes.begin());
+    std::fill(a.bytes.begin() + 4, a.bytes.end(), 0);
+    return a;
+  }
   a.v6 = true;
-  if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) == 1) return a;
-  return std::nullopt;
+  return a;
 }
 
 bool PrefixMatches(const std::array<unsigned char, 16>& a, const std::array<unsigned char, 16>& b,
@@ -57,6 +67,8 @@ absl::StatusOr<TrustedProxies> TrustedProxies::Parse(const std::vector<std::stri
         prefix = p;
     }
     std::optional<Address> a = ParseAddress(addr);
+    // A mapped block (::ffff:10.0.0.0/104) is the IPv4 block /8.
+    if (a && !a->v6 && prefix && addr.find(':') != absl::string_view::npos) *prefix -= 96;
     const int max_prefix = a && a->v6 ? 128 : 32;
     if (!a || (prefix && (*prefix < 0 || *prefix > max_prefix))) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -30,6 +30,15 @@ TEST(TrustedProxiesTest, AddressesAndCidrBlocksMatchByPrefix) {
   // An IPv4 block never matches an IPv6 address and the other way round.
   EXPECT_FALSE(Make({"0.0.0.0/0"}).Contains("::1"));
   EXPECT_TRUE(Make({"0.0.0.0/0"}).Contains("8.8.8.8"));
+  // A dual-stack socket's IPv4 peer matches the IPv4 entry, and a mapped
+  // entry matches plain IPv4.
+  EXPECT_TRUE(p.Contains("::ffff:127.0.0.1"));
+  EXPECT_TRUE(p.Contains("::ffff:10.9.8.7"));
+  EXPECT_FALSE(p.Contains("::ffff:127.0.0.2"));
+  EXPECT_TRUE(Make({"::ffff:192.0.2.1"}).Contains("192.0.2.1"));
+  EXPECT_TRUE(Make({"::ffff:10.0.0.0/104"}).Contains("10.200.0.1"));
+  EXPECT_FALSE(Make({"::ffff:10.0.0.0/104"}).Contains("11.0.0.1"));
+  EXPECT_EQ(Make({"127.0.0.1"}).ClientAddress("::ffff:127.0.0.1", "203.0.113.7"), "203.0.113.7");
   EXPECT_FALSE(p.Contains("not-an-ip"));
   EXPECT_FALSE(p.Contains(""));
 }
