@@ -249,8 +249,8 @@ class KOS_EXPORT Orchestrator {
   // of parsing their specs (SubmitPlan verifies one envelope per task). The
   // envelope's audience is kPlanAudience and its payload is
   //   {"tasks": [{"agent": "kExecutor", "id": "<ULID>", ...task spec...}, ...]}
-  // with 1..100000 entries: a task spec (see the top of this file) plus the
-  // agent that runs it and an optional id (default: a new ULID) that
+  // with 1..100000 entries, each at most 64 KiB like a lone task: a task spec
+  // plus the agent that runs it and an optional id (default: a new ULID) that
   // depends_on of the same plan may name. The envelope's task id is the plan
   // id and its parent (if any) the tasks' parent. The issuer must be allowed
   // to execute every agent named. A replayed envelope is UNAUTHENTICATED;

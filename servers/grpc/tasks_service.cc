@@ -86,17 +86,18 @@ class TasksService final : public pb::Tasks::Service {
       }
       KOS_ASSIGN_OR_RETURN(std::string plan, k_->orchestrator()->SubmitSignedPlan(req->envelope()));
       out->set_plan_id(plan);
-      KOS_ASSIGN_OR_RETURN(std::vector<TaskInfo> members, k_->orchestrator()->PlanTasks(plan));
-      // PlanTasks has no defined order; answer in the payload's order.
+      // The plan is stored: from here on, answer what is known rather than
+      // fail (the envelope cannot be submitted again).
       for (const Json& t : *tasks) {
-        if (t.contains("id") && t["id"].is_string()) {
-          out->add_task_ids(t["id"].get<std::string>());
-        }
+        if (t.contains("id") && t["id"].is_string()) out->add_task_ids(t["id"].get<std::string>());
       }
       if (out->task_ids_size() != static_cast<int>(tasks->size())) {
-        // Some tasks got generated ids: fall back to the plan's members.
+        // Some ids were generated: list the plan's members instead.
         out->clear_task_ids();
-        for (const TaskInfo& t : members) out->add_task_ids(t.id);
+        auto members = k_->orchestrator()->PlanTasks(plan);
+        if (members.ok()) {
+          for (const TaskInfo& t : *members) out->add_task_ids(t.id);
+        }
       }
       return absl::OkStatus();
     });

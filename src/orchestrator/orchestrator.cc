@@ -278,8 +278,21 @@ class Orchestrator::Impl {
     std::string parent = verified->parent_task_id.value_or("");
     std::vector<TaskRecord> recs;
     recs.reserve(p["tasks"].size());
+    // A plan task may carry no more than a task signed on its own; an
+    // envelope within that size cannot hold a larger one, so small plans
+    // skip the per-task measure.
+    const size_t single_limit = TaskVerifierOptions().max_payload_bytes;
+    const bool measure = envelope.size() > single_limit;
     size_t i = 0;
     for (const Json& entry : p["tasks"]) {
+      if (measure) {
+        const size_t n = DumpJson(entry).size();
+        if (n > single_limit) {
+          return absl::InvalidArgumentError(absl::StrCat("plan task ", i, ": ", n,
+                                                         " bytes, more than the ", single_limit,
+                                                         " a task signed on its own may carry"));
+        }
+      }
       auto rec = AcceptPlanEntry(entry, verified->issuer, parent);
       if (!rec.ok()) {
         return absl::Status(rec.status().code(),

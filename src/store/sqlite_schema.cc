@@ -38,8 +38,9 @@ constexpr Migration kMigrations[] = {
     {2,
      // From version 2 the newest change-feed row carries the sequence and
      // meta.last_sequence is only a floor for an empty feed: a commit then
-     // dirties two pages instead of three. The bump also keeps a version-1
-     // libkos, which trusts meta alone, from reusing sequence numbers.
+     // dirties two pages instead of three. A version-1 libkos opened after
+     // this refuses the file; one still running while it happens would
+     // trust meta alone, so stop every process on the file to upgrade.
      "UPDATE meta SET value = max(value, coalesce((SELECT max(sequence) FROM changes), 0)) "
      "WHERE name = 'last_sequence';"},
 };

@@ -531,6 +531,12 @@ TEST_F(OrchestratorTest, SignedPlanRunsADagFromOneEnvelope) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(orch_->SubmitSignedPlan(sign_plan(Json::array())).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // A plan cannot smuggle in a task larger than one signed on its own may be.
+  const std::string big(70 * 1024, 'x');
+  auto oversize = orch_->SubmitSignedPlan(sign_plan(Json::array(
+      {{{"agent", "kExecutor"}}, {{"agent", "kExecutor"}, {"input", {{"blob", big}}}}})));
+  EXPECT_EQ(oversize.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(oversize.status().message(), "plan task 1:")) << oversize.status();
   EXPECT_EQ(orch_->List(TaskFilter{}).value().size(), before);
   EXPECT_TRUE(orch_->Shutdown().ok());
   EXPECT_EQ(runs.load(), 3);
