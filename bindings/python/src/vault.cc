@@ -61,6 +61,14 @@ py::list VersionsList(const std::vector<uint64_t>& v) {
   return out;
 }
 
+// Runs `call` on the vault as `actor` (default: the vault's own), without the GIL.
+template <typename F>
+auto OnVault(const PyVault& self, const std::optional<std::string>& actor, F&& call) {
+  auto box = self.get();
+  const std::string& a = actor ? *actor : box->actor;
+  return NoGil([&] { return call(*box->vault, a); });
+}
+
 }  // namespace
 
 void BindVault(py::module_& m) {
@@ -111,19 +119,15 @@ void BindVault(py::module_& m) {
           "UnauthenticatedError if it does not open the stored keyring. `actor` is recorded "
           "in audit events unless a call names another.");
 
-  auto actor_of = [](const VaultBox& b, const std::optional<std::string>& a) {
-    return a ? *a : b.actor;
-  };
-
   cls.def(
          "put",
-         [actor_of](const PyVault& self, const std::string& path, const std::string& value,
-                    std::optional<uint64_t> cas, std::optional<std::string> actor) {
-           auto box = self.get();
+         [](const PyVault& self, const std::string& path, const std::string& value,
+            std::optional<uint64_t> cas, std::optional<std::string> actor) {
            kos::VaultPutOptions o;
            o.cas = cas;
-           std::string a = actor_of(*box, actor);
-           return Unwrap(NoGil([&] { return box->vault->Put(a, path, value, o); }));
+           return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+             return v.Put(a, path, value, o);
+           }));
          },
          py::arg("path"), py::arg("value"), py::arg("cas") = py::none(), py::kw_only(),
          py::arg("actor") = py::none(),
@@ -132,24 +136,24 @@ void BindVault(py::module_& m) {
          "FailedPreconditionError.")
       .def(
           "put_json",
-          [actor_of](const PyVault& self, const std::string& path, py::object value,
-                     std::optional<uint64_t> cas, std::optional<std::string> actor) {
-            auto box = self.get();
+          [](const PyVault& self, const std::string& path, py::object value,
+             std::optional<uint64_t> cas, std::optional<std::string> actor) {
             kos::VaultPutOptions o;
             o.cas = cas;
             kos::Json j = ToJson(value);
-            std::string a = actor_of(*box, actor);
-            return Unwrap(NoGil([&] { return box->vault->PutJson(a, path, j, o); }));
+            return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.PutJson(a, path, j, o);
+            }));
           },
           py::arg("path"), py::arg("value"), py::arg("cas") = py::none(), py::kw_only(),
           py::arg("actor") = py::none())
       .def(
           "get",
-          [actor_of](const PyVault& self, const std::string& path, uint64_t version,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            kos::Secret s = Unwrap(NoGil([&] { return box->vault->Get(a, path, version); }));
+          [](const PyVault& self, const std::string& path, uint64_t version,
+             std::optional<std::string> actor) {
+            kos::Secret s = Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.Get(a, path, version);
+            }));
             return PySecret{s.path, s.version, s.created, SecretToBytes(s.value), s.value.size()};
           },
           py::arg("path"), py::arg("version") = 0, py::kw_only(), py::arg("actor") = py::none(),
@@ -157,60 +161,58 @@ void BindVault(py::module_& m) {
           "destroyed; DataLossError if the ciphertext fails authentication.")
       .def(
           "get_json",
-          [actor_of](const PyVault& self, const std::string& path, uint64_t version,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return FromJson(Unwrap(NoGil([&] { return box->vault->GetJson(a, path, version); })));
+          [](const PyVault& self, const std::string& path, uint64_t version,
+             std::optional<std::string> actor) {
+            return FromJson(Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.GetJson(a, path, version);
+            })));
           },
           py::arg("path"), py::arg("version") = 0, py::kw_only(), py::arg("actor") = py::none())
       .def(
           "delete",
-          [actor_of](const PyVault& self, const std::string& path,
-                     const std::vector<uint64_t>& versions, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->Delete(a, path, versions); }));
+          [](const PyVault& self, const std::string& path, const std::vector<uint64_t>& versions,
+             std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.Delete(a, path, versions);
+            }));
           },
           py::arg("path"), py::arg("versions") = std::vector<uint64_t>{}, py::kw_only(),
           py::arg("actor") = py::none(),
           "Soft-deletes the listed versions (default: the current one).")
       .def(
           "undelete",
-          [actor_of](const PyVault& self, const std::string& path,
-                     const std::vector<uint64_t>& versions, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->Undelete(a, path, versions); }));
+          [](const PyVault& self, const std::string& path, const std::vector<uint64_t>& versions,
+             std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.Undelete(a, path, versions);
+            }));
           },
           py::arg("path"), py::arg("versions"), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "destroy",
-          [actor_of](const PyVault& self, const std::string& path,
-                     const std::vector<uint64_t>& versions, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->Destroy(a, path, versions); }));
+          [](const PyVault& self, const std::string& path, const std::vector<uint64_t>& versions,
+             std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.Destroy(a, path, versions);
+            }));
           },
           py::arg("path"), py::arg("versions"), py::kw_only(), py::arg("actor") = py::none(),
           "Erases the ciphertext of the listed versions for good.")
       .def(
           "delete_metadata",
-          [actor_of](const PyVault& self, const std::string& path,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->DeleteMetadata(a, path); }));
+          [](const PyVault& self, const std::string& path, std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.DeleteMetadata(a, path);
+            }));
           },
           py::arg("path"), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "metadata",
-          [actor_of](const PyVault& self, const std::string& path,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
+          [](const PyVault& self, const std::string& path, std::optional<std::string> actor) {
             kos::SecretMetadata md =
-                Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
+                Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+                  return v.GetMetadata(a, path);
+                }));
             py::dict d;
             d["path"] = md.path;
             d["created"] = TimeToPy(md.created);
@@ -235,12 +237,11 @@ void BindVault(py::module_& m) {
           "Versions and metadata of `path` as a dict (never values).")
       .def(
           "versions",
-          [actor_of](const PyVault& self, const std::string& path,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
+          [](const PyVault& self, const std::string& path, std::optional<std::string> actor) {
             kos::SecretMetadata md =
-                Unwrap(NoGil([&] { return box->vault->GetMetadata(a, path); }));
+                Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+                  return v.GetMetadata(a, path);
+                }));
             std::vector<uint64_t> v;
             for (const auto& x : md.versions) v.push_back(x.version);
             return VersionsList(v);
@@ -249,45 +250,42 @@ void BindVault(py::module_& m) {
           "Version numbers still listed for `path`, ascending.")
       .def(
           "update_metadata",
-          [actor_of](const PyVault& self, const std::string& path,
-                     std::optional<uint32_t> max_versions,
-                     std::optional<std::map<std::string, std::string>> custom_metadata,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
+          [](const PyVault& self, const std::string& path, std::optional<uint32_t> max_versions,
+             std::optional<std::map<std::string, std::string>> custom_metadata,
+             std::optional<std::string> actor) {
             kos::VaultMetadataUpdate u;
             u.max_versions = max_versions;
             u.custom_metadata = custom_metadata;
-            Check(NoGil([&] { return box->vault->UpdateMetadata(a, path, u); }));
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.UpdateMetadata(a, path, u);
+            }));
           },
           py::arg("path"), py::arg("max_versions") = py::none(),
           py::arg("custom_metadata") = py::none(), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "list",
-          [actor_of](const PyVault& self, const std::string& prefix,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return Unwrap(NoGil([&] { return box->vault->List(a, prefix); }));
+          [](const PyVault& self, const std::string& prefix, std::optional<std::string> actor) {
+            return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.List(a, prefix);
+            }));
           },
           py::arg("prefix") = "", py::kw_only(), py::arg("actor") = py::none())
       .def(
           "rotate",
-          [actor_of](const PyVault& self, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return Unwrap(NoGil([&] { return box->vault->Rotate(a); }));
+          [](const PyVault& self, std::optional<std::string> actor) {
+            return Unwrap(OnVault(
+                self, actor, [&](kos::Vault& v, const std::string& a) { return v.Rotate(a); }));
           },
           py::kw_only(), py::arg("actor") = py::none(),
           "Adds a keyring version and makes it current; returns its number.")
       .def(
           "rewrap_all",
-          [actor_of](const PyVault& self, size_t batch_size, const std::string& resume_token,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
+          [](const PyVault& self, size_t batch_size, const std::string& resume_token,
+             std::optional<std::string> actor) {
             kos::RewrapResult r =
-                Unwrap(NoGil([&] { return box->vault->RewrapAll(a, batch_size, resume_token); }));
+                Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+                  return v.RewrapAll(a, batch_size, resume_token);
+                }));
             py::dict d;
             d["scanned"] = r.scanned;
             d["rewrapped"] = r.rewrapped;
@@ -299,18 +297,19 @@ void BindVault(py::module_& m) {
           "Re-seals data keys under the current keyring key; resume with resume_token.")
       .def(
           "set_min_decryption_version",
-          [actor_of](const PyVault& self, uint32_t version, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->SetMinDecryptionVersion(a, version); }));
+          [](const PyVault& self, uint32_t version, std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.SetMinDecryptionVersion(a, version);
+            }));
           },
           py::arg("version"), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "keyring_info",
-          [actor_of](const PyVault& self, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            kos::KeyringInfo k = Unwrap(NoGil([&] { return box->vault->GetKeyringInfo(a); }));
+          [](const PyVault& self, std::optional<std::string> actor) {
+            kos::KeyringInfo k =
+                Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+                  return v.GetKeyringInfo(a);
+                }));
             py::dict d;
             d["current_version"] = k.current_version;
             d["min_decryption_version"] = k.min_decryption_version;
@@ -320,30 +319,27 @@ void BindVault(py::module_& m) {
           py::kw_only(), py::arg("actor") = py::none())
       .def(
           "create_transit_key",
-          [actor_of](const PyVault& self, const std::string& name,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            Check(NoGil([&] { return box->vault->CreateTransitKey(a, name); }));
+          [](const PyVault& self, const std::string& name, std::optional<std::string> actor) {
+            Check(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.CreateTransitKey(a, name);
+            }));
           },
           py::arg("name"), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "rotate_transit_key",
-          [actor_of](const PyVault& self, const std::string& name,
-                     std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return Unwrap(NoGil([&] { return box->vault->RotateTransitKey(a, name); }));
+          [](const PyVault& self, const std::string& name, std::optional<std::string> actor) {
+            return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.RotateTransitKey(a, name);
+            }));
           },
           py::arg("name"), py::kw_only(), py::arg("actor") = py::none())
       .def(
           "transit_encrypt",
-          [actor_of](const PyVault& self, const std::string& name, const std::string& plaintext,
-                     const std::string& context, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return Unwrap(
-                NoGil([&] { return box->vault->TransitEncrypt(a, name, plaintext, context); }));
+          [](const PyVault& self, const std::string& name, const std::string& plaintext,
+             const std::string& context, std::optional<std::string> actor) {
+            return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.TransitEncrypt(a, name, plaintext, context);
+            }));
           },
           py::arg("name"), py::arg("plaintext"), py::arg("context") = "", py::kw_only(),
           py::arg("actor") = py::none(),
@@ -351,12 +347,12 @@ void BindVault(py::module_& m) {
           "in and must be given again to decrypt.")
       .def(
           "transit_decrypt",
-          [actor_of](const PyVault& self, const std::string& name, const std::string& ciphertext,
-                     const std::string& context, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            kos::SecretBytes p = Unwrap(
-                NoGil([&] { return box->vault->TransitDecrypt(a, name, ciphertext, context); }));
+          [](const PyVault& self, const std::string& name, const std::string& ciphertext,
+             const std::string& context, std::optional<std::string> actor) {
+            kos::SecretBytes p =
+                Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+                  return v.TransitDecrypt(a, name, ciphertext, context);
+                }));
             return SecretToBytes(p);
           },
           py::arg("name"), py::arg("ciphertext"), py::arg("context") = "", py::kw_only(),
@@ -364,12 +360,11 @@ void BindVault(py::module_& m) {
           "UnauthenticatedError if the ciphertext was tampered with or the context differs.")
       .def(
           "transit_rewrap",
-          [actor_of](const PyVault& self, const std::string& name, const std::string& ciphertext,
-                     const std::string& context, std::optional<std::string> actor) {
-            auto box = self.get();
-            std::string a = actor_of(*box, actor);
-            return Unwrap(
-                NoGil([&] { return box->vault->TransitRewrap(a, name, ciphertext, context); }));
+          [](const PyVault& self, const std::string& name, const std::string& ciphertext,
+             const std::string& context, std::optional<std::string> actor) {
+            return Unwrap(OnVault(self, actor, [&](kos::Vault& v, const std::string& a) {
+              return v.TransitRewrap(a, name, ciphertext, context);
+            }));
           },
           py::arg("name"), py::arg("ciphertext"), py::arg("context") = "", py::kw_only(),
           py::arg("actor") = py::none())
