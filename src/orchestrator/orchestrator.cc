@@ -1248,8 +1248,9 @@ class Orchestrator::Impl {
     };
     absl::flat_hash_map<std::string, Logged> transitions;
     std::vector<uint64_t> log_batches;
-    std::vector<std::pair<std::string, std::string>> bad_logs;  // key, value
-    so.limit = 1000;                                            // log records hold many rows each
+    // Records that could not be read: key and value, kept for the move below.
+    std::vector<std::pair<std::string, std::string>> bad_logs;
+    so.limit = 1000;  // log records hold many rows each
     for (;;) {
       KOS_ASSIGN_OR_RETURN(ScanPage p, o_.store->Scan(kTransitionLog, so));
       for (const Record& r : p.records) {
