@@ -42,7 +42,7 @@ print("machine: %s CPUs, load avg (1/5/15 min) when the benchmarks started %s, a
 B = d["benchmarks"]
 def find(name):
     for b in B:
-        if b["name"] == name:
+        if b["name"] == name and not b.get("error_occurred"):
             return b
     return None
 def row(label, knob, b, extra=""):
@@ -52,10 +52,12 @@ def row(label, knob, b, extra=""):
 hdr = "| search | %s | recall@10 | QPS (thread CPU) | p50 / p99 CPU us | QPS (wall) | libkos vs raw it wraps (CPU time per query) / filtered p99 vs unfiltered |"
 print(); print(hdr % "efSearch"); print("|---|---|---|---|---|---|---|")
 for ef in ["16", "32", "64", "128", "256"]:
-    raw = find("BM_RawHnswlib/%s/iterations:1/real_time" % ef)
+    deb = find("BM_RawHnswlib/%s/0/iterations:1/real_time" % ef)
+    raw = find("BM_RawHnswlib/%s/1/iterations:1/real_time" % ef)
     kos = find("BM_KosMemory/%s/0/iterations:1/real_time" % ef)
     fh = find("BM_RawFaissHnsw/%s/iterations:1/real_time" % ef)
-    if raw: row("raw hnswlib", ef, raw)
+    if deb: row("raw hnswlib, its own kernel (Debian: SSE)", ef, deb)
+    if raw: row("raw hnswlib, libkos's AVX2+FMA kernel", ef, raw)
     if kos: row("libkos Memory (hnswlib)", ef, kos,
                 "%+.1f%%" % ((raw["cpu_qps"] / kos["cpu_qps"] - 1) * 100) if raw else "")
     if fh: row("raw FAISS HNSWFlat", ef, fh)
@@ -78,7 +80,7 @@ for b in B:
         print("%s: %.0f vectors/s wall, %.0f vectors/s thread CPU" % (
             b["name"].replace("/iterations:1/real_time", ""), b["items_per_second"],
             b["cpu_vectors_per_s"]))
-for name, lab in (("BM_RawHnswlib/16", "raw hnswlib build"), ("BM_KosMemory/16/0", "libkos hnswlib AddBatch build"),
+for name, lab in (("BM_RawHnswlib/16/0", "raw hnswlib build"), ("BM_KosMemory/16/0", "libkos hnswlib AddBatch build"),
                   ("BM_RawFaissHnsw/16", "raw FAISS HNSW build"), ("BM_RawFaissIvf/4", "raw FAISS IVF train+add"),
                   ("BM_KosIvf/4/0", "libkos faiss_ivf AddBatch build")):
     b = find(name + ("/0" if False else "") + "/iterations:1/real_time")

@@ -22,6 +22,7 @@
 #include "kos/status.h"
 #include "memory/hnswlib_wrapped.h"
 #include "memory/index_impls.h"
+#include "memory/simd_distance.h"
 
 namespace kos::memory_internal {
 namespace {
@@ -30,10 +31,27 @@ namespace hnswlib = ::kos_hnswlib_private::hnswlib;
 
 constexpr absl::string_view kMagic = "KOSHNSW1";
 
+// An hnswlib space around one of our distance kernels (memory/simd_distance.h).
+class KernelSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  KernelSpace(size_t dim, DistanceKernel kernel) : dim_(dim), kernel_(kernel) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return kernel_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  DistanceKernel kernel_;
+};
+
 class HnswlibIndex final : public VectorIndex {
  public:
   explicit HnswlibIndex(const VectorIndexOptions& o) : VectorIndex(o) {
-    if (o.metric == Metric::kL2) {
+    const DistanceKernel kernel =
+        o.metric == Metric::kL2 ? L2SquaredAvx2Kernel() : InnerProductAvx2Kernel();
+    if (kernel != nullptr) {
+      space_ = std::make_unique<KernelSpace>(o.dimension, kernel);
+    } else if (o.metric == Metric::kL2) {
       space_ = std::make_unique<hnswlib::L2Space>(o.dimension);
     } else {
       space_ = std::make_unique<hnswlib::InnerProductSpace>(o.dimension);
