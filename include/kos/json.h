@@ -33,6 +33,11 @@ KOS_EXPORT absl::StatusOr<Json> ParseJson(absl::string_view text,
 // Serializes without throwing: invalid UTF-8 in strings is replaced by U+FFFD.
 KOS_EXPORT std::string DumpJson(const Json& j, int indent = -1);
 
+// Appends `s` to `out` as a JSON string literal, escaped exactly as DumpJson
+// would write it. For hot paths that write a reply or log line as text
+// instead of building a Json document first.
+KOS_EXPORT void AppendJsonString(std::string* out, absl::string_view s);
+
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 KOS_EXPORT bool IsValidUtf8(absl::string_view s);
 

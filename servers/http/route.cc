@@ -41,9 +41,14 @@ absl::StatusOr<int64_t> Call::QueryInt(const std::string& name, int64_t fallback
   return v;
 }
 
-void Call::Reply(const Json& body, int status) {
+void Call::Reply(const Json& body, int status) { ReplyJsonText(DumpJson(body), status); }
+
+void Call::ReplyJsonText(std::string json, int status) {
   res.status = status != 0 ? status : route.success_status;
-  res.set_content(DumpJson(body), "application/json");
+  // httplib's set_content copies its argument; the body is moved in instead.
+  res.body = std::move(json);
+  res.headers.erase("Content-Type");  // a multimap: set_header alone would add a second
+  res.set_header("Content-Type", "application/json");
 }
 
 namespace {

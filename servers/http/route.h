@@ -58,6 +58,9 @@ struct Call {
                                    int64_t hi) const;
   // Sends `body` as JSON with the route's success status (or `status`).
   void Reply(const Json& body, int status = 0);
+  // Same, for a body already written as JSON text (hot routes skip the Json
+  // document; see docs/benchmarks/http.md).
+  void ReplyJsonText(std::string json, int status = 0);
   const std::string& Subject() const { return caller->subject; }
 };
 

@@ -58,6 +58,27 @@ std::string DumpJson(const Json& j, int indent) {
   return j.dump(indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 
+// Plain printable ASCII (the usual case for names, ids and paths) is copied
+// as is; anything else goes through the JSON library, which escapes and
+// replaces invalid UTF-8.
+void AppendJsonString(std::string* out, absl::string_view s) {
+  bool plain = true;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(s.data(), s.size());
+    out->push_back('"');
+  } else {
+    out->append(DumpJson(Json(std::string(s))));
+  }
+}
+
 bool IsValidUtf8(absl::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +54,24 @@ TEST(LoggerTest, WritesStructuredJsonLines) {
   EXPECT_EQ(b["level"], "ERROR");
   EXPECT_EQ(b["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(b["n"], 3);
+}
+
+// The timestamp is cached per thread by second: it must still equal the
+// calendar formatting for every time, including across second boundaries, in
+// either direction, and before 1970.
+TEST(LoggerTest, TimestampMatchesCalendarFormatting) {
+  std::vector<int64_t> millis = {
+      0,  999,  1000,  1700000000123, 1700000000999,  1700000001000, 1700000000000,
+      -1, -999, -1000, -1001,         253402300799999};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200; ++i) millis.push_back(static_cast<int64_t>(rng() % 4102444800000ULL));
+  for (int64_t ms : millis) {
+    LogRecord r;
+    r.time = absl::FromUnixMillis(ms);
+    r.event = "e";
+    Json j = ParseJson(FormatLogRecordJson(r)).value();
+    EXPECT_EQ(j["ts"], absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.time, absl::UTCTimeZone())) << ms;
+  }
 }
 
 TEST(LoggerTest, FormatEscapesHostileTextAndNeverRepeatsAKey) {

@@ -184,6 +184,20 @@ TEST_F(HttpApiTest, ProfileAndRbac) {
   ASSERT_EQ(up.status, 200) << up.text;
   EXPECT_EQ(cli_->Call("GET", "/api/v1/users/me/profile", nullptr, alice).body["profile"]["locale"],
             "en");
+  // The profile reply is written as text: names that need escaping must come
+  // back exactly, in a document that parses.
+  const std::string tricky = "A \"quoted\" \\ back\tslash \xc3\xa9\xe2\x9c\x93 \x01";
+  ASSERT_EQ(cli_->Call("PUT", "/api/v1/users/me/profile",
+                       {{"display_name", tricky}, {"profile", {{"k", {1, "two", nullptr}}}}}, alice)
+                .status,
+            200);
+  Reply again = cli_->Call("GET", "/api/v1/users/me/profile", nullptr, alice);
+  ASSERT_EQ(again.status, 200) << again.text;
+  EXPECT_EQ(again.Header("Content-Type"), "application/json");
+  EXPECT_EQ(again.body["display_name"], tricky);
+  EXPECT_EQ(again.body["profile"], Json({{"k", {1, "two", nullptr}}}));
+  EXPECT_EQ(again.body["roles"], Json({"user"}));
+  EXPECT_EQ(again.body["id"], id);
   ASSERT_EQ(cli_->Call("PUT", "/api/v1/users/me/preferences", {{"theme", "dark"}}, alice).status,
             200);
   EXPECT_EQ(cli_->Call("GET", "/api/v1/users/me/preferences", nullptr, alice).body["theme"],
