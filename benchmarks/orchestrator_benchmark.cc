@@ -11,6 +11,8 @@
 //   flushes the writer), i.e. queued -> running -> succeeded, persisted.
 // BM_VerifyEnvelope: one Ed25519 envelope check with its nonce write, the
 //   floor of Submit.
+// BM_BaselineEnqueueToStart: BM_KosEnqueueToStart's pacing through the plain
+//   queue (the cost of waking a parked worker on this machine).
 // BM_KosSubmitToStart/store: one thread submits N tasks one at a time;
 //   percentiles of submit-to-start (Submit called -> handler started, so it
 //   includes verification and the durable insert), of Submit's own duration,
@@ -430,6 +432,61 @@ BENCHMARK(BM_KosEnqueueToStart)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1);
+
+// The baseline for BM_KosEnqueueToStart: the same pacing (one job at a time,
+// 200 µs apart, so the kWorkers workers are parked) through a plain mutex +
+// condition-variable queue. push_to_start is the floor any scheduler whose
+// idle workers sleep pays on this machine: waking a parked thread.
+void BM_BaselineEnqueueToStart(benchmark::State& state) {
+  const int n = 2000;
+  std::vector<double> to_start;
+  for (auto _ : state) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<SteadyClock::time_point> q;  // each job is its push time
+    std::atomic<int> done{0};
+    bool stop = false;
+    std::vector<double> lat(n);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < kWorkers; ++w) {
+      workers.emplace_back([&] {
+        for (;;) {
+          SteadyClock::time_point pushed;
+          {
+            std::unique_lock<std::mutex> l(mu);
+            cv.wait(l, [&] { return stop || !q.empty(); });
+            if (q.empty()) return;
+            pushed = q.front();
+            q.pop_front();
+          }
+          const int i = done.load(std::memory_order_relaxed);
+          lat[i] = std::chrono::duration<double, std::micro>(SteadyClock::now() - pushed).count();
+          done.fetch_add(1, std::memory_order_release);
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < n; ++i) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        q.push_back(SteadyClock::now());
+      }
+      cv.notify_one();
+      while (done.load(std::memory_order_acquire) <= i) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+    to_start.insert(to_start.end(), lat.begin(), lat.end());
+  }
+  state.counters["push_to_start_p50_us"] = Percentile(to_start, 0.5);
+  state.counters["push_to_start_p99_us"] = Percentile(to_start, 0.99);
+}
+BENCHMARK(BM_BaselineEnqueueToStart)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 }  // namespace kos
