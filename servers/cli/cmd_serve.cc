@@ -73,6 +73,7 @@ int RunServe(Globals& g, const ServeArgs& a) {
     go.kernel = (*http)->kernel();
     go.tls_cert_file = a.tls_cert;
     go.tls_key_file = a.tls_key;
+    go.trusted_proxies = a.trusted_proxies;
     auto gs = server::GrpcServer::Create(go);
     if (!gs.ok()) return Fail(gs.status(), "serve: grpc");
     grpc = std::move(*gs);
@@ -129,8 +130,8 @@ void AddServeCommand(CLI::App& app, Globals& g) {
   c->add_option("--tls-cert", a->tls_cert, "PEM certificate chain (with --tls-key: TLS)");
   c->add_option("--tls-key", a->tls_key, "PEM private key");
   c->add_option("--trusted-proxy", a->trusted_proxies,
-                "Reverse proxy (address or CIDR) whose X-Forwarded-For names the client; "
-                "repeatable");
+                "Reverse proxy (address or CIDR) whose X-Forwarded-For (HTTP header, gRPC "
+                "metadata) names the client; repeatable");
   c->add_option("--admin-password-file", a->admin_password_file,
                 "Create user admin (role admin) if absent; its password is written here (0600)");
   c->callback([&g, a] { g.exit_code = RunServe(g, *a); });

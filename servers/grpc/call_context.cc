@@ -15,7 +15,8 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 std::string PeerAddress(const grpc::ServerContextBase& context) {
   // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path".
-  absl::string_view peer = context.peer();
+  // peer() returns a temporary: keep it alive while `addr` views it.
+  const std::string peer = context.peer();
   absl::string_view addr = peer;
   if (absl::ConsumePrefix(&addr, "ipv4:")) {
     addr = addr.substr(0, addr.rfind(':'));
@@ -28,8 +29,22 @@ std::string PeerAddress(const grpc::ServerContextBase& context) {
   return std::string(addr);
 }
 
-std::string PeerKey(const grpc::ServerContextBase& context) {
-  return absl::StrCat("addr:", PeerAddress(context));
+std::string Gate::ClientAddress(const grpc::ServerContextBase& context) const {
+  std::string peer = PeerAddress(context);
+  if (proxies_.empty()) return peer;
+  // Metadata may repeat a key; the values in order are one comma list, as
+  // repeated X-Forwarded-For headers are in HTTP.
+  std::string forwarded;
+  auto [begin, end] = context.client_metadata().equal_range("x-forwarded-for");
+  for (auto it = begin; it != end; ++it) {
+    if (!forwarded.empty()) forwarded.append(", ");
+    forwarded.append(it->second.data(), it->second.size());
+  }
+  return proxies_.ClientAddress(peer, forwarded);
+}
+
+std::string Gate::ClientKey(const grpc::ServerContextBase& context) const {
+  return absl::StrCat("addr:", ClientAddress(context));
 }
 
 absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context) {
@@ -58,11 +73,11 @@ absl::Status Gate::RateLimit(absl::string_view rate_class, absl::string_view key
 absl::StatusOr<Caller> Gate::Authenticate(grpc::ServerContextBase* context) const {
   absl::StatusOr<std::string> token = BearerToken(*context);
   absl::StatusOr<Principal> principal =
-      token.ok() ? kernel_->auth()->Validate(*token, PeerAddress(*context))
+      token.ok() ? kernel_->auth()->Validate(*token, ClientAddress(*context))
                  : absl::StatusOr<Principal>(token.status());
   if (!principal.ok()) {
     // Bad credentials still count against the address, so guessing costs.
-    KOS_RETURN_IF_ERROR(RateLimit("api", PeerKey(*context)));
+    KOS_RETURN_IF_ERROR(RateLimit("api", ClientKey(*context)));
     return principal.status();
   }
   Caller c;

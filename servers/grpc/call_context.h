@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/client_address.h"
 #include "grpcpp/grpcpp.h"
 #include "kos/kernel.h"
 
@@ -28,10 +29,9 @@ struct Caller {
 // kept as is (library messages never carry secrets).
 grpc::Status ToGrpc(const absl::Status& status);
 
-// The peer's IP address ("unknown" for other transports).
+// The socket peer's IP address ("unknown" for other transports). Rate limits
+// and login records use Gate::ClientAddress, which sees through trusted proxies.
 std::string PeerAddress(const grpc::ServerContextBase& context);
-// "addr:<ip>" of the peer, a rate-limit key.
-std::string PeerKey(const grpc::ServerContextBase& context);
 
 // The token of `authorization: Bearer <token>`; UNAUTHENTICATED if absent.
 absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context);
@@ -39,8 +39,16 @@ absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context);
 // The checks shared by every service. Thread-safe (the Kernel is).
 class Gate {
  public:
-  explicit Gate(Kernel* kernel) : kernel_(kernel) {}
+  explicit Gate(Kernel* kernel, TrustedProxies proxies = {})
+      : kernel_(kernel), proxies_(std::move(proxies)) {}
   Kernel* kernel() const { return kernel_; }
+
+  // The client's address: the peer, or, when the peer is a trusted proxy,
+  // the right-most untrusted hop of its `x-forwarded-for` metadata (the
+  // header a gRPC proxy such as nginx's grpc_pass forwards).
+  std::string ClientAddress(const grpc::ServerContextBase& context) const;
+  // "addr:<ClientAddress>", a rate-limit key.
+  std::string ClientKey(const grpc::ServerContextBase& context) const;
 
   // Validates the bearer token, then counts the call against the "api" rate
   // class of the caller (or of the peer address when the token is bad).
@@ -55,6 +63,7 @@ class Gate {
 
  private:
   Kernel* kernel_;
+  TrustedProxies proxies_;
 };
 
 // Runs `body` (returning absl::Status) and converts its status.

@@ -3,7 +3,11 @@
 //   kos-grpc-server [--host 127.0.0.1] [--port 50051] [--data ./data] [--config ./config]
 //                   [--logs ./logs] [--admin-password-file FILE]
 //                   [--tls-cert FILE --tls-key FILE] [--development-handlers]
+//                   [--trusted-proxy ADDRESS|CIDR]...
 //
+// --trusted-proxy: a reverse proxy (e.g. nginx's grpc_pass) whose
+// x-forwarded-for metadata names the client for rate limits and login
+// records; repeatable. From any other peer that metadata is ignored.
 // --development-handlers registers the kernel's echo handler for native
 // agents without one (KernelOptions::development_handlers), so tasks run
 // end to end before an application registers real handlers.
@@ -26,11 +30,11 @@
 namespace {
 
 void Usage() {
-  std::fprintf(
-      stderr,
-      "usage: kos-grpc-server [--host H] [--port P] [--data DIR] [--config DIR]\n"
-      "                       [--logs DIR] [--admin-password-file FILE]\n"
-      "                       [--tls-cert FILE --tls-key FILE] [--development-handlers]\n");
+  std::fprintf(stderr,
+               "usage: kos-grpc-server [--host H] [--port P] [--data DIR] [--config DIR]\n"
+               "                       [--logs DIR] [--admin-password-file FILE]\n"
+               "                       [--tls-cert FILE --tls-key FILE] [--development-handlers]\n"
+               "                       [--trusted-proxy ADDRESS|CIDR]...\n");
 }
 
 int Fail(const absl::Status& st) {
@@ -81,6 +85,8 @@ int main(int argc, char** argv) {
       o.tls_key_file = next("--tls-key");
     } else if (a == "--development-handlers") {
       o.kernel_options.development_handlers = true;
+    } else if (a == "--trusted-proxy") {
+      o.trusted_proxies.push_back(next("--trusted-proxy"));
     } else if (a == "--help" || a == "-h") {
       Usage();
       return 0;

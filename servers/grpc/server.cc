@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(const GrpcServerO
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " out of range"));
   }
+  KOS_ASSIGN_OR_RETURN(TrustedProxies proxies, TrustedProxies::Parse(options.trusted_proxies));
   auto s = std::make_unique<State>();
   s->options = options;
   if (options.kernel != nullptr) {
@@ -81,7 +82,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(const GrpcServerO
     KOS_ASSIGN_OR_RETURN(s->owned_kernel, Kernel::Open(options.kernel_options));
     s->kernel = s->owned_kernel.get();
   }
-  s->gate = std::make_unique<Gate>(s->kernel);
+  s->gate = std::make_unique<Gate>(s->kernel, std::move(proxies));
   const Gate* g = s->gate.get();
   s->services.push_back(grpc_impl::NewAuthService(g));
   s->services.push_back(grpc_impl::NewUsersService(g));

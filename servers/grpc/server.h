@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,11 @@ struct GrpcServerOptions {
   // Largest message accepted, in bytes (artifact chunks are streamed, so
   // this bounds one chunk, not one artifact). Default 8 MiB.
   int max_message_bytes = 8 << 20;
+  // Reverse proxies (addresses or CIDR blocks, e.g. the gateway's nginx)
+  // whose `x-forwarded-for` metadata names the client for rate limits and
+  // login records; from any other peer it is ignored. A bad entry is
+  // INVALID_ARGUMENT from Create. Default: none.
+  std::vector<std::string> trusted_proxies;
   // How long Stop() lets calls in flight finish before cancelling them.
   // Default 5 s.
   absl::Duration shutdown_grace = absl::Seconds(5);

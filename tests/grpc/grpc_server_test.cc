@@ -34,13 +34,17 @@ class GrpcServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(DefaultRateLimitClasses()); }
 
-  void StartServer(std::vector<RateLimitClass> limits) {
-    fs::copy(testing::SourcePath("deploy/config"), dir_.File("config"),
-             fs::copy_options::recursive);
+  // Each start gets directories of its own, so a test can restart the server
+  // with other options and fresh state.
+  void StartServer(std::vector<RateLimitClass> limits,
+                   std::vector<std::string> trusted_proxies = {}) {
+    const std::string root = dir_.File(absl::StrCat("run", starts_++));
+    fs::create_directories(root);
+    fs::copy(testing::SourcePath("deploy/config"), root + "/config", fs::copy_options::recursive);
     KernelOptions ko;
-    ko.config_dir = dir_.File("config");
-    ko.data_dir = dir_.File("data");
-    ko.logs_dir = dir_.File("logs");
+    ko.config_dir = root + "/config";
+    ko.data_dir = root + "/data";
+    ko.logs_dir = root + "/logs";
     ko.env = {};
     // Argon2id at libsodium's minimum cost (PasswordHasherOptions::Minimum()
     // is not exported from libkos.so).
@@ -51,13 +55,14 @@ class GrpcServerTest : public ::testing::Test {
     auto k = Kernel::Open(ko);
     ASSERT_TRUE(k.ok()) << k.status();
     kernel_ = std::move(*k);
-    ASSERT_TRUE(kernel_->EnsureAdmin("admin", dir_.File("admin.pw")).ok());
-    admin_password_ = testing::ReadFileOrDie(dir_.File("admin.pw"));
+    ASSERT_TRUE(kernel_->EnsureAdmin("admin", root + "/admin.pw").ok());
+    admin_password_ = testing::ReadFileOrDie(root + "/admin.pw");
     while (!admin_password_.empty() && admin_password_.back() == '\n') admin_password_.pop_back();
 
     GrpcServerOptions so;
     so.port = 0;
     so.kernel = kernel_.get();
+    so.trusted_proxies = std::move(trusted_proxies);
     auto s = GrpcServer::Create(so);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
@@ -67,9 +72,13 @@ class GrpcServerTest : public ::testing::Test {
                                    grpc::InsecureChannelCredentials());
   }
 
-  void TearDown() override {
+  void TearDown() override { StopServer(); }
+
+  void StopServer() {
+    channel_.reset();
     server_.reset();
     if (kernel_) KOS_EXPECT_OK(kernel_->Shutdown(absl::Seconds(5)));
+    kernel_.reset();
   }
 
   grpc::Status Login(const std::string& user, const std::string& password, std::string* token) {
@@ -109,6 +118,7 @@ class GrpcServerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  int starts_ = 0;
   std::unique_ptr<Kernel> kernel_;
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -177,6 +187,47 @@ TEST_F(GrpcServerTest, CallsWithoutAValidTokenAreUnauthenticated) {
     grpc::Status st = users->GetProfile(&ctx, pb::GetProfileRequest(), &p);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
   }
+}
+
+// Bad-token calls count against the client's address ("api", 2 per minute
+// here). Behind a trusted proxy that address is the x-forwarded-for hop, so
+// two clients have two buckets; from an untrusted peer the metadata is
+// ignored and every call lands in the peer's one bucket.
+TEST_F(GrpcServerTest, ForwardedForNamesTheClientOnlyBehindATrustedProxy) {
+  const std::vector<RateLimitClass> limits = {{"global", 100000, absl::Hours(1), 0},
+                                              {"api", 2, absl::Minutes(1), 0},
+                                              {"auth", 100, absl::Minutes(1), 0}};
+  auto bad_call = [&](const std::string& forwarded_for) {
+    auto users = pb::Users::NewStub(channel_);
+    grpc::ClientContext ctx;
+    Bearer(&ctx, "not.a.jwt");
+    ctx.AddMetadata("x-forwarded-for", forwarded_for);
+    pb::Profile p;
+    return users->GetProfile(&ctx, pb::GetProfileRequest(), &p).error_code();
+  };
+  using grpc::StatusCode;
+  StopServer();
+  StartServer(limits, {"127.0.0.1"});
+  EXPECT_EQ(bad_call("203.0.113.7"), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call("198.51.100.1, 203.0.113.7"), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call("203.0.113.7"), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(bad_call("198.51.100.9"), StatusCode::UNAUTHENTICATED);
+
+  StopServer();
+  StartServer(limits);
+  EXPECT_EQ(bad_call("203.0.113.7"), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call("198.51.100.1"), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call("198.51.100.9"), StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(GrpcServerTest, BadTrustedProxyEntryIsRefusedAtCreate) {
+  GrpcServerOptions so;
+  so.port = 0;
+  so.kernel = kernel_.get();
+  so.trusted_proxies = {"127.0.0.1", "10.0.0.0/33"};
+  auto s = GrpcServer::Create(so);
+  ASSERT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("10.0.0.0/33"), std::string::npos) << s.status();
 }
 
 TEST_F(GrpcServerTest, UserWithoutRightsIsDenied) {

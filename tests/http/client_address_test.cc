@@ -1,6 +1,6 @@
 // X-Forwarded-For is believed only from configured proxies, and only as far
 // as the chain of trusted hops reaches.
-#include "http/client_address.h"
+#include "common/client_address.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -2,8 +2,8 @@
 // gateway's nginx) sit in front of the server. Rate limits and the access log
 // key on it, so X-Forwarded-For is believed only from a configured proxy:
 // anyone else could name any address in it.
-#ifndef KOS_SERVERS_HTTP_CLIENT_ADDRESS_H_
-#define KOS_SERVERS_HTTP_CLIENT_ADDRESS_H_
+#ifndef KOS_SERVERS_COMMON_CLIENT_ADDRESS_H_
+#define KOS_SERVERS_COMMON_CLIENT_ADDRESS_H_
 
 #include <array>
 #include <string>
@@ -43,4 +43,4 @@ class TrustedProxies {
 
 }  // namespace kos::server
 
-#endif  // KOS_SERVERS_HTTP_CLIENT_ADDRESS_H_
+#endif  // KOS_SERVERS_COMMON_CLIENT_ADDRESS_H_
