@@ -3,7 +3,7 @@
 #   make test         deps + build + every test suite (C++, C, Python, install)
 #   make bench        Release build + benchmarks (results: docs/benchmarks.md)
 #   make install      install headers, libraries, CMake and pkg-config files (PREFIX=/usr/local)
-#   make test-asan    AddressSanitizer + UndefinedBehaviorSanitizer build of the unit tests
+#   make test-asan    AddressSanitizer + UndefinedBehaviorSanitizer build of the unit and server tests
 #   make format-check clang-format (Google style) over our sources
 #   make fuzz         libFuzzer targets (clang), each run for FUZZ_SECONDS
 JOBS       ?= 2
@@ -60,7 +60,7 @@ install: build
 	cmake --install $(BUILD)
 
 test-asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKOS_SANITIZE=ON -DKOS_BUILD_SERVERS=OFF -DKOS_BUILD_EXAMPLES=OFF $(CMAKE_COMMON)
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKOS_SANITIZE=ON -DKOS_BUILD_SERVERS=ON -DKOS_BUILD_EXAMPLES=OFF $(CMAKE_COMMON)
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j$(JOBS) -E 'install_consumer|python' $(CTEST_ARGS)
