@@ -55,11 +55,14 @@ namespace {
 // Calendar formatting was a fifth of an access line's cost, and lines of one
 // thread mostly share their second, so each thread keeps its last second's text.
 void AppendTimestamp(std::string* out, absl::Time t) {
-  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
+  // Years 0001..9999 only (ToUnixMillis saturates far outside, and infinite
+  // times have no seconds): anything else takes the calendar path as before.
+  constexpr int64_t kMinMs = -62135596800000, kMaxMs = 253402300799999;
+  const int64_t ms = absl::ToUnixMillis(t);
+  if (ms < kMinMs || ms > kMaxMs) {
     out->append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()));
     return;
   }
-  const int64_t ms = absl::ToUnixMillis(t);
   const int64_t sec = ms >= 0 ? ms / 1000 : -((999 - ms) / 1000);
   const int rem = static_cast<int>(ms - sec * 1000);
   thread_local int64_t cached_sec = std::numeric_limits<int64_t>::min();

@@ -61,16 +61,25 @@ TEST(LoggerTest, WritesStructuredJsonLines) {
 // either direction, and before 1970.
 TEST(LoggerTest, TimestampMatchesCalendarFormatting) {
   std::vector<int64_t> millis = {
-      0,  999,  1000,  1700000000123, 1700000000999,  1700000001000, 1700000000000,
-      -1, -999, -1000, -1001,         253402300799999};
+      0,  999,  1000,  1700000000123, 1700000000999,   1700000001000,  1700000000000,
+      -1, -999, -1000, -1001,         253402300799999, -62135596800000};
   std::mt19937_64 rng(3);
   for (int i = 0; i < 200; ++i) millis.push_back(static_cast<int64_t>(rng() % 4102444800000ULL));
-  for (int64_t ms : millis) {
+  std::vector<absl::Time> times;
+  for (int64_t ms : millis) times.push_back(absl::FromUnixMillis(ms));
+  // Outside years 1..9999, and the infinities: the calendar path.
+  for (absl::Time t :
+       {absl::FromUnixMillis(-62135596800001), absl::FromUnixMillis(253402300800000),
+        absl::FromUnixSeconds(int64_t{1} << 62), absl::InfiniteFuture(), absl::InfinitePast()}) {
+    times.push_back(t);
+  }
+  for (absl::Time t : times) {
     LogRecord r;
-    r.time = absl::FromUnixMillis(ms);
+    r.time = t;
     r.event = "e";
     Json j = ParseJson(FormatLogRecordJson(r)).value();
-    EXPECT_EQ(j["ts"], absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.time, absl::UTCTimeZone())) << ms;
+    EXPECT_EQ(j["ts"], absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.time, absl::UTCTimeZone()))
+        << absl::FormatTime(t);
   }
 }
 
