@@ -443,7 +443,7 @@ void BM_BaselineEnqueueToStart(benchmark::State& state) {
   for (auto _ : state) {
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<SteadyClock::time_point> q;  // each job is its push time
+    std::deque<std::pair<int, SteadyClock::time_point>> q;  // job index, push time
     std::atomic<int> done{0};
     bool stop = false;
     std::vector<double> lat(n);
@@ -451,16 +451,16 @@ void BM_BaselineEnqueueToStart(benchmark::State& state) {
     for (int w = 0; w < kWorkers; ++w) {
       workers.emplace_back([&] {
         for (;;) {
-          SteadyClock::time_point pushed;
+          std::pair<int, SteadyClock::time_point> job;
           {
             std::unique_lock<std::mutex> l(mu);
             cv.wait(l, [&] { return stop || !q.empty(); });
             if (q.empty()) return;
-            pushed = q.front();
+            job = q.front();
             q.pop_front();
           }
-          const int i = done.load(std::memory_order_relaxed);
-          lat[i] = std::chrono::duration<double, std::micro>(SteadyClock::now() - pushed).count();
+          lat[job.first] =
+              std::chrono::duration<double, std::micro>(SteadyClock::now() - job.second).count();
           done.fetch_add(1, std::memory_order_release);
         }
       });
@@ -469,7 +469,7 @@ void BM_BaselineEnqueueToStart(benchmark::State& state) {
     for (int i = 0; i < n; ++i) {
       {
         std::lock_guard<std::mutex> l(mu);
-        q.push_back(SteadyClock::now());
+        q.emplace_back(i, SteadyClock::now());
       }
       cv.notify_one();
       while (done.load(std::memory_order_acquire) <= i) std::this_thread::yield();

@@ -13,20 +13,24 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-std::string PeerAddress(const grpc::ServerContextBase& context) {
-  // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path".
-  // peer() returns a temporary: keep it alive while `addr` views it.
-  const std::string peer = context.peer();
+std::string AddressOfPeer(absl::string_view peer) {
   absl::string_view addr = peer;
   if (absl::ConsumePrefix(&addr, "ipv4:")) {
     addr = addr.substr(0, addr.rfind(':'));
   } else if (absl::ConsumePrefix(&addr, "ipv6:")) {
     addr = addr.substr(0, addr.rfind(':'));
-    absl::ConsumePrefix(&addr, "[");
-    absl::ConsumeSuffix(&addr, "]");
+    // gRPC >= 1.48 URI-encodes the brackets (grpc/grpc#30852).
+    if (!absl::ConsumePrefix(&addr, "[")) absl::ConsumePrefix(&addr, "%5B");
+    if (!absl::ConsumeSuffix(&addr, "]")) absl::ConsumeSuffix(&addr, "%5D");
+  } else {
+    addr = "";
   }
   if (addr.empty() || addr.size() > 200) addr = "unknown";
   return std::string(addr);
+}
+
+std::string PeerAddress(const grpc::ServerContextBase& context) {
+  return AddressOfPeer(context.peer());
 }
 
 std::string Gate::ClientAddress(const grpc::ServerContextBase& context) const {

@@ -29,8 +29,12 @@ struct Caller {
 // kept as is (library messages never carry secrets).
 grpc::Status ToGrpc(const absl::Status& status);
 
-// The socket peer's IP address ("unknown" for other transports). Rate limits
-// and login records use Gate::ClientAddress, which sees through trusted proxies.
+// The IP address in a gRPC peer string: "ipv4:127.0.0.1:5000",
+// "ipv6:[::1]:5000" or "ipv6:%5B::1%5D:5000" (gRPC 1.51) -> the address;
+// anything else ("unix:/path") -> "unknown".
+std::string AddressOfPeer(absl::string_view peer);
+// The socket peer's IP address. Rate limits and login records use
+// Gate::ClientAddress, which sees through trusted proxies.
 std::string PeerAddress(const grpc::ServerContextBase& context);
 
 // The token of `authorization: Bearer <token>`; UNAUTHENTICATED if absent.

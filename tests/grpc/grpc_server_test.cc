@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpc/call_context.h"
 #include "grpc/server.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -201,7 +202,7 @@ TEST_F(GrpcServerTest, ForwardedForNamesTheClientOnlyBehindATrustedProxy) {
     auto users = pb::Users::NewStub(channel_);
     grpc::ClientContext ctx;
     Bearer(&ctx, "not.a.jwt");
-    ctx.AddMetadata("x-forwarded-for", forwarded_for);
+    if (!forwarded_for.empty()) ctx.AddMetadata("x-forwarded-for", forwarded_for);
     pb::Profile p;
     return users->GetProfile(&ctx, pb::GetProfileRequest(), &p).error_code();
   };
@@ -212,12 +213,28 @@ TEST_F(GrpcServerTest, ForwardedForNamesTheClientOnlyBehindATrustedProxy) {
   EXPECT_EQ(bad_call("198.51.100.1, 203.0.113.7"), StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(bad_call("203.0.113.7"), StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(bad_call("198.51.100.9"), StatusCode::UNAUTHENTICATED);
+  // A trusted peer that forwards nothing is itself the client.
+  EXPECT_EQ(bad_call(""), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call(""), StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(bad_call(""), StatusCode::RESOURCE_EXHAUSTED);
 
   StopServer();
   StartServer(limits);
   EXPECT_EQ(bad_call("203.0.113.7"), StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(bad_call("198.51.100.1"), StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(bad_call("198.51.100.9"), StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(GrpcPeerTest, AddressOfPeerHandlesEveryForm) {
+  EXPECT_EQ(grpc_impl::AddressOfPeer("ipv4:127.0.0.1:5000"), "127.0.0.1");
+  EXPECT_EQ(grpc_impl::AddressOfPeer("ipv6:[::1]:5000"), "::1");
+  EXPECT_EQ(grpc_impl::AddressOfPeer("ipv6:%5B::1%5D:5000"), "::1");  // gRPC 1.51's encoding
+  EXPECT_EQ(grpc_impl::AddressOfPeer("ipv6:%5B::ffff:10.0.0.1%5D:443"), "::ffff:10.0.0.1");
+  EXPECT_EQ(grpc_impl::AddressOfPeer("unix:/run/kos.sock"), "unknown");
+  EXPECT_EQ(grpc_impl::AddressOfPeer(""), "unknown");
+  EXPECT_EQ(grpc_impl::AddressOfPeer("ipv4:"), "unknown");
+  EXPECT_EQ(grpc_impl::AddressOfPeer(absl::StrCat("ipv6:[", std::string(300, 'a'), "]:1")),
+            "unknown");
 }
 
 TEST_F(GrpcServerTest, BadTrustedProxyEntryIsRefusedAtCreate) {
