@@ -25,11 +25,12 @@ class AuthService final : public pb::Auth::Service {
   grpc::Status Login(grpc::ServerContext* ctx, const pb::LoginRequest* req,
                      pb::TokenResponse* out) override {
     return Serve([&]() -> absl::Status {
-      KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", gate_->ClientKey(*ctx)));
+      const std::string client = gate_->ClientAddress(*ctx);
+      KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", AddressKey(client)));
       LoginOptions lo;
       lo.scope = req->scope();
-      KOS_ASSIGN_OR_RETURN(TokenSet t, k_->auth()->Login(req->username(), req->password(),
-                                                         gate_->ClientAddress(*ctx), lo));
+      KOS_ASSIGN_OR_RETURN(TokenSet t,
+                           k_->auth()->Login(req->username(), req->password(), client, lo));
       FillTokens(t, out);
       return absl::OkStatus();
     });
@@ -46,9 +47,9 @@ class AuthService final : public pb::Auth::Service {
   grpc::Status Refresh(grpc::ServerContext* ctx, const pb::RefreshRequest* req,
                        pb::TokenResponse* out) override {
     return Serve([&]() -> absl::Status {
-      KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", gate_->ClientKey(*ctx)));
-      KOS_ASSIGN_OR_RETURN(TokenSet t,
-                           k_->auth()->Refresh(req->refresh_token(), gate_->ClientAddress(*ctx)));
+      const std::string client = gate_->ClientAddress(*ctx);
+      KOS_RETURN_IF_ERROR(gate_->RateLimit("auth", AddressKey(client)));
+      KOS_ASSIGN_OR_RETURN(TokenSet t, k_->auth()->Refresh(req->refresh_token(), client));
       FillTokens(t, out);
       return absl::OkStatus();
     });
@@ -57,12 +58,13 @@ class AuthService final : public pb::Auth::Service {
   grpc::Status Validate(grpc::ServerContext* ctx, const pb::ValidateRequest* req,
                         pb::ValidateResponse* out) override {
     return Serve([&]() -> absl::Status {
-      KOS_RETURN_IF_ERROR(gate_->RateLimit("api", gate_->ClientKey(*ctx)));
+      const std::string client = gate_->ClientAddress(*ctx);
+      KOS_RETURN_IF_ERROR(gate_->RateLimit("api", AddressKey(client)));
       std::string token = req->access_token();
       if (token.empty()) {
         KOS_ASSIGN_OR_RETURN(token, BearerToken(*ctx));
       }
-      KOS_ASSIGN_OR_RETURN(Principal p, k_->auth()->Validate(token, gate_->ClientAddress(*ctx)));
+      KOS_ASSIGN_OR_RETURN(Principal p, k_->auth()->Validate(token, client));
       out->set_subject(p.claims.subject);
       if (p.user.has_value()) {
         out->set_username(p.user->username);

@@ -47,9 +47,7 @@ std::string Gate::ClientAddress(const grpc::ServerContextBase& context) const {
   return proxies_.ClientAddress(peer, forwarded);
 }
 
-std::string Gate::ClientKey(const grpc::ServerContextBase& context) const {
-  return absl::StrCat("addr:", ClientAddress(context));
-}
+std::string AddressKey(absl::string_view address) { return absl::StrCat("addr:", address); }
 
 absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context) {
   const auto& md = context.client_metadata();
@@ -76,12 +74,12 @@ absl::Status Gate::RateLimit(absl::string_view rate_class, absl::string_view key
 
 absl::StatusOr<Caller> Gate::Authenticate(grpc::ServerContextBase* context) const {
   absl::StatusOr<std::string> token = BearerToken(*context);
-  absl::StatusOr<Principal> principal =
-      token.ok() ? kernel_->auth()->Validate(*token, ClientAddress(*context))
-                 : absl::StatusOr<Principal>(token.status());
+  const std::string client = ClientAddress(*context);
+  absl::StatusOr<Principal> principal = token.ok() ? kernel_->auth()->Validate(*token, client)
+                                                   : absl::StatusOr<Principal>(token.status());
   if (!principal.ok()) {
     // Bad credentials still count against the address, so guessing costs.
-    KOS_RETURN_IF_ERROR(RateLimit("api", ClientKey(*context)));
+    KOS_RETURN_IF_ERROR(RateLimit("api", AddressKey(client)));
     return principal.status();
   }
   Caller c;

@@ -36,6 +36,8 @@ std::string AddressOfPeer(absl::string_view peer);
 // The socket peer's IP address. Rate limits and login records use
 // Gate::ClientAddress, which sees through trusted proxies.
 std::string PeerAddress(const grpc::ServerContextBase& context);
+// "addr:<address>", the rate-limit key of a client address.
+std::string AddressKey(absl::string_view address);
 
 // The token of `authorization: Bearer <token>`; UNAUTHENTICATED if absent.
 absl::StatusOr<std::string> BearerToken(const grpc::ServerContextBase& context);
@@ -51,8 +53,6 @@ class Gate {
   // the right-most untrusted hop of its `x-forwarded-for` metadata (the
   // header a gRPC proxy such as nginx's grpc_pass forwards).
   std::string ClientAddress(const grpc::ServerContextBase& context) const;
-  // "addr:<ClientAddress>", a rate-limit key.
-  std::string ClientKey(const grpc::ServerContextBase& context) const;
 
   // Validates the bearer token, then counts the call against the "api" rate
   // class of the caller (or of the peer address when the token is bad).
