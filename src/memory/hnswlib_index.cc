@@ -87,6 +87,7 @@ class HnswlibIndex final : public VectorIndex {
         index_->addPoint(v.data() + i * d, slot);
         slot_to_id_[slot] = ids[i];
         id_to_slot_[ids[i]] = slot;
+        SetNode(index_->label_lookup_.at(slot), ids[i]);
       }
     } catch (const std::exception& e) {
       return absl::ResourceExhaustedError(absl::StrCat("hnswlib add failed: ", e.what()));
@@ -101,6 +102,7 @@ class HnswlibIndex final : public VectorIndex {
       if (it == id_to_slot_.end()) continue;
       try {
         index_->markDelete(it->second);
+        ClearNode(index_->label_lookup_.at(it->second));
       } catch (const std::exception& e) {
         return absl::InternalError(absl::StrCat("hnswlib markDelete failed: ", e.what()));
       }
@@ -127,7 +129,7 @@ class HnswlibIndex final : public VectorIndex {
     out.resize(top.size());
     for (size_t i = top.size(); i-- > 0;) {
       const auto& [dist, internal] = top.top();
-      out[i] = {slot_to_id_[index_->getExternalLabel(internal)], ToScore(dist)};
+      out[i] = {node_id_[internal], ToScore(dist)};
       top.pop();
     }
     return out;
@@ -147,7 +149,7 @@ class HnswlibIndex final : public VectorIndex {
     out.resize(top.size());
     for (size_t i = top.size(); i-- > 0;) {
       const auto& [dist, internal] = top.top();
-      out[i] = {slot_to_id_[index_->getExternalLabel(internal)], ToScore(dist)};
+      out[i] = {node_id_[internal], ToScore(dist)};
       top.pop();
     }
     return out;
@@ -203,6 +205,7 @@ class HnswlibIndex final : public VectorIndex {
     bytes += h.label_lookup_.size() * 40;
     bytes += slot_to_id_.capacity() * sizeof(int64_t) + free_slots_.capacity() * sizeof(size_t);
     bytes += id_to_slot_.capacity() * (sizeof(int64_t) + sizeof(size_t) + 1);
+    bytes += node_id_.capacity() * sizeof(int64_t) + node_live_.capacity() * sizeof(uint64_t);
     return bytes;
   }
 
@@ -275,14 +278,25 @@ class HnswlibIndex final : public VectorIndex {
     absl::flat_hash_map<int64_t, size_t> id_to_slot;
     std::vector<bool> is_free(next, false);
     for (size_t s : free_slots) is_free[s] = true;
+    std::vector<int64_t> node_id(idx->cur_element_count, 0);
+    std::vector<uint64_t> node_live((node_id.size() + 63) / 64, 0);
     for (size_t s = 0; s < next; ++s) {
-      if (!is_free[s]) id_to_slot[slot_to_id[s]] = s;
+      if (is_free[s]) continue;
+      id_to_slot[slot_to_id[s]] = s;
+      auto lt = idx->label_lookup_.find(s);
+      if (lt == idx->label_lookup_.end() || idx->isMarkedDeleted(lt->second)) {
+        return absl::DataLossError(absl::StrCat(path, ": slot ", s, " has no live node"));
+      }
+      node_id[lt->second] = slot_to_id[s];
+      node_live[lt->second / 64] |= uint64_t{1} << (lt->second % 64);
     }
     index_ = std::move(idx);
     slot_to_id_ = std::move(slot_to_id);
     free_slots_ = std::move(free_slots);
     id_to_slot_ = std::move(id_to_slot);
     next_slot_ = next;
+    node_id_ = std::move(node_id);
+    node_live_ = std::move(node_live);
     return absl::OkStatus();
   }
 
@@ -299,6 +313,29 @@ class HnswlibIndex final : public VectorIndex {
     free_slots_.clear();
     id_to_slot_.clear();
     next_slot_ = 0;
+    node_id_.clear();
+    node_live_.clear();
+  }
+
+  // The walks ask "is this node live, and whose is it?" for every node they
+  // meet, most of them rejected by a filter. hnswlib keeps both answers inside
+  // the node's 3 KB record (deleted mark in the link header, label after the
+  // vector), two cache misses per node; these dense copies, indexed by
+  // internal id, keep the question in L1/L2 (perf: the misses were 70% of the
+  // filtered walk's own time at 10% selectivity).
+  void SetNode(hnswlib::tableint internal, int64_t id) {
+    if (internal >= node_id_.size()) {
+      node_id_.resize(std::max<size_t>(internal + 1, node_id_.size() * 2));
+      node_live_.resize((node_id_.size() + 63) / 64);
+    }
+    node_id_[internal] = id;
+    node_live_[internal / 64] |= uint64_t{1} << (internal % 64);
+  }
+  void ClearNode(hnswlib::tableint internal) {
+    node_live_[internal / 64] &= ~(uint64_t{1} << (internal % 64));
+  }
+  bool LiveNode(hnswlib::tableint internal) const {
+    return (node_live_[internal / 64] >> (internal % 64)) & 1;
   }
 
   float ToScore(float dist) const {
@@ -359,8 +396,7 @@ class HnswlibIndex final : public VectorIndex {
     float cur_d;
     const hnswlib::tableint cur = Descend(q, &cur_d);
     auto accept = [&](hnswlib::tableint id) {
-      if (h.isMarkedDeleted(id)) return false;
-      return !filter || filter(slot_to_id_[h.getExternalLabel(id)]);
+      return LiveNode(id) && (!filter || filter(node_id_[id]));
     };
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
@@ -520,6 +556,8 @@ class HnswlibIndex final : public VectorIndex {
   std::vector<size_t> free_slots_;   // deleted slots awaiting reuse
   absl::flat_hash_map<int64_t, size_t> id_to_slot_;
   size_t next_slot_ = 0;
+  std::vector<int64_t> node_id_;      // internal id -> caller id (valid where live)
+  std::vector<uint64_t> node_live_;  // bit per internal id: holds a live vector
 };
 
 }  // namespace

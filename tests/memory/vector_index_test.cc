@@ -237,6 +237,65 @@ TEST_P(VectorIndexTest, SaveLoadRoundTripAndCorruption) {
   EXPECT_EQ(other->Load(path).code(), absl::StatusCode::kDataLoss);
 }
 
+// The graph walks keep their own live/id tables beside the index (hnswlib);
+// churn (remove, reuse the slot for another id) and a reload with freed
+// slots must leave those tables agreeing with the index: a filtered search,
+// plain or seeded, returns live matching ids only, finds an id re-added with
+// a new vector, and agrees with brute force.
+TEST_P(VectorIndexTest, FilteredWalksAfterChurnAndReload) {
+  const int d = 16;
+  const size_t n = 2000;
+  testing::TempDir dir;
+  auto idx = Make(d);
+  auto v = RandomVectors(n, d, 21);
+  KOS_ASSERT_OK(idx->Add(Iota(n), v));
+  std::vector<int64_t> gone;
+  for (size_t i = 0; i < n; i += 4) gone.push_back(static_cast<int64_t>(i));
+  ASSERT_EQ(*idx->Remove(gone), gone.size());
+  // New ids take the freed slots; id 1 moves to where query 0 will look.
+  auto fresh = RandomVectors(100, d, 22);
+  KOS_ASSERT_OK(idx->Add(Iota(100, 10000), fresh));
+  auto queries = RandomVectors(20, d, 23);
+  std::vector<float> moved(queries.begin(), queries.begin() + d);
+  KOS_ASSERT_OK(idx->Add({1}, moved));
+  const std::string path = dir.File("churn.bin");
+  KOS_ASSERT_OK(idx->Save(path));
+  auto loaded = Make(d);
+  KOS_ASSERT_OK(loaded->Load(path));
+  std::vector<int64_t> all = Iota(n);
+  for (int64_t id : Iota(100, 10000)) all.push_back(id);
+  IdFilter odd = [](int64_t id) { return id % 2 == 1; };
+  const std::vector<int64_t> seeds = {1, 3, 10001, 999, 1999};
+  for (const VectorIndex* ix : {idx.get(), loaded.get()}) {
+    EXPECT_EQ(ix->Size(), n - gone.size() + 100);
+    size_t found = 0, total = 0;
+    for (int qi = 0; qi < 20; ++qi) {
+      std::vector<float> q(queries.begin() + qi * d, queries.begin() + (qi + 1) * d);
+      auto plain = ix->Search(q, 10, odd, 128);
+      auto seeded = ix->SearchFiltered(q, 10, odd, 128, seeds);
+      ASSERT_TRUE(plain.ok() && seeded.ok()) << plain.status() << seeded.status();
+      auto truth = BruteForce(*ix, q, 10, all, odd);
+      for (const auto* r : {&*plain, &*seeded}) {
+        std::set<int64_t> got;
+        for (const auto& nb : *r) {
+          ASSERT_TRUE(ix->Contains(nb.id)) << "removed id " << nb.id << " returned";
+          ASSERT_EQ(nb.id % 2, 1) << "filter not applied";
+          got.insert(nb.id);
+        }
+        EXPECT_EQ(got.size(), r->size()) << "an id returned twice";
+        for (auto id : truth) found += got.count(id);
+        total += truth.size();
+      }
+      if (qi == 0) {
+        ASSERT_FALSE(plain->empty());
+        EXPECT_EQ((*plain)[0].id, 1) << "re-added vector not found where it now is";
+        EXPECT_EQ((*seeded)[0].id, 1);
+      }
+    }
+    EXPECT_GE(static_cast<double>(found) / total, 0.95);
+  }
+}
+
 TEST_P(VectorIndexTest, SearchSubsetMatchesScoresComputedByHand) {
   const int d = 16;
   auto idx = Make(d);
