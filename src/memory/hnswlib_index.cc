@@ -556,7 +556,7 @@ class HnswlibIndex final : public VectorIndex {
   std::vector<size_t> free_slots_;   // deleted slots awaiting reuse
   absl::flat_hash_map<int64_t, size_t> id_to_slot_;
   size_t next_slot_ = 0;
-  std::vector<int64_t> node_id_;      // internal id -> caller id (valid where live)
+  std::vector<int64_t> node_id_;     // internal id -> caller id (valid where live)
   std::vector<uint64_t> node_live_;  // bit per internal id: holds a live vector
 };
 
