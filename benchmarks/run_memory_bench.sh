@@ -77,9 +77,11 @@ for nprobe in ["4", "8", "16", "32"]:
 print()
 for b in B:
     if b["name"].startswith("BM_Ingest"):
-        print("%s: %.0f vectors/s wall, %.0f vectors/s thread CPU" % (
+        print("%s: %.0f vectors/s wall, %.0f vectors/s thread CPU%s" % (
             b["name"].replace("/iterations:1/real_time", ""), b["items_per_second"],
-            b["cpu_vectors_per_s"]))
+            b["cpu_vectors_per_s"],
+            ", %.0f process CPU" % b["process_cpu_vectors_per_s"]
+            if "process_cpu_vectors_per_s" in b else ""))
 for name, lab in (("BM_RawHnswlib/16/0", "raw hnswlib build"), ("BM_KosMemory/16/0", "libkos hnswlib AddBatch build"),
                   ("BM_RawFaissHnsw/16", "raw FAISS HNSW build"), ("BM_RawFaissIvf/4", "raw FAISS IVF train+add"),
                   ("BM_KosIvf/4/0", "libkos faiss_ivf AddBatch build")):

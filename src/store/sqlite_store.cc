@@ -11,7 +11,8 @@
 // newest change-feed row (trimming always keeps at least one), with
 // meta.last_sequence as the floor for a database whose feed is still empty.
 // Not rewriting the meta row saves one dirty page per commit, and trimming in
-// chunks saves another once the feed is at its retention.
+// chunks saves another once the feed is at its retention. WAL checkpoints run
+// on a thread of their own (store/sqlite_checkpointer.h), not inside commits.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "kos/status.h"
 #include "store/backends.h"
+#include "store/sqlite_checkpointer.h"
 #include "store/sqlite_conn.h"
 #include "store/sqlite_schema.h"
 
@@ -85,7 +87,13 @@ class SqliteStore final : public Store {
       writer_->db().exec("PRAGMA journal_mode = WAL");
       return absl::OkStatus();
     }));
-    return WriteTxnLocked("open", [&](SqliteConn& c) { return MigrateSqliteSchema(c, path_); });
+    KOS_RETURN_IF_ERROR(
+        WriteTxnLocked("open", [&](SqliteConn& c) { return MigrateSqliteSchema(c, path_); }));
+    SqliteCheckpointerOptions co;
+    co.sync_full = options_.sync_full;
+    co.busy_timeout = options_.busy_timeout;
+    checkpointer_ = std::make_unique<SqliteCheckpointer>(path_, writer_->db().getHandle(), co);
+    return absl::OkStatus();
   }
 
   absl::StatusOr<Record> Get(absl::string_view collection, absl::string_view key) override {
@@ -412,6 +420,8 @@ class SqliteStore final : public Store {
   const StoreOptions options_;
   absl::Mutex write_mu_;
   std::unique_ptr<SqliteConn> writer_ ABSL_GUARDED_BY(write_mu_);
+  // Declared after writer_ so that it stops before the writer closes.
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<SqliteConn>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
 };
