@@ -458,10 +458,7 @@ class HnswlibIndex final : public VectorIndex {
     auto dist = [&](hnswlib::tableint id) {
       return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_);
     };
-    auto accept = [&](hnswlib::tableint id) {
-      if (h.isMarkedDeleted(id)) return false;
-      return filter(slot_to_id_[h.getExternalLabel(id)]);
-    };
+    auto accept = [&](hnswlib::tableint id) { return LiveNode(id) && filter(node_id_[id]); };
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
     const hnswlib::vl_type tag = vl->curV;

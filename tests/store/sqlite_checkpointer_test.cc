@@ -35,14 +35,15 @@ class CheckpointerTest : public ::testing::Test {
     for (int i = 0; i < rows; ++i) Exec("INSERT INTO t (v) VALUES (randomblob(3000))");
     Exec("COMMIT");
   }
-  int64_t Rows() {
+  static int64_t Rows(sqlite3* db) {
     sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db_, "SELECT count(*) FROM t", -1, &s, nullptr);
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &s, nullptr);
     sqlite3_step(s);
     const int64_t n = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return n;
   }
+  int64_t Rows() { return Rows(db_); }
   uintmax_t Size(const std::string& p) {
     std::error_code ec;
     const auto n = std::filesystem::file_size(p, ec);
@@ -98,14 +99,7 @@ TEST_F(CheckpointerTest, ReadersKeepTheirSnapshotWhileCheckpointsRun) {
   sqlite3* reader = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &reader), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(reader, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
-  auto count = [&] {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(reader, "SELECT count(*) FROM t", -1, &s, nullptr);
-    sqlite3_step(s);
-    const int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return n;
-  };
+  auto count = [&] { return Rows(reader); };
   EXPECT_EQ(count(), 5);  // the snapshot starts here
   for (int i = 0; i < 40; ++i) Write(5);
   EXPECT_EQ(count(), 5);
