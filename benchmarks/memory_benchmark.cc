@@ -577,10 +577,13 @@ void BM_IngestRawFaissIvf(benchmark::State& state) {
   state.counters["cpu_vectors_per_s"] = n / ((CpuMicros() - c0) / 1e6);
 }
 
-// range(0): IndexKind; range(1): vectors. Batches of 1000. `durable`: a
-// SQLite file (WAL, synchronous=NORMAL); else the in-memory store, which
+enum class IngestStore { kSqlite, kSqliteBackgroundCheckpoint, kInMemory };
+
+// range(0): IndexKind; range(1): vectors. Batches of 1000, into a SQLite file
+// (WAL, synchronous=NORMAL), with SQLite's own checkpoints or with
+// StoreOptions::background_checkpoint, or into the in-memory store, which
 // shows libkos's own cost (validation, encoding, index) without the disk.
-void IngestKos(benchmark::State& state, bool durable) {
+void IngestKos(benchmark::State& state, IngestStore where) {
   const auto kind = static_cast<kos::IndexKind>(state.range(0));
   const size_t n = state.range(1);
   const size_t batch = 1000;
@@ -589,7 +592,10 @@ void IngestKos(benchmark::State& state, bool durable) {
     state.PauseTiming();
     char tmpl[] = "/tmp/kos_mem_bench_XXXXXX";
     const std::string dir = mkdtemp(tmpl);
-    auto store = kos::OpenStore(durable ? "sqlite://" + dir + "/m.db" : "memory:");
+    kos::StoreOptions so;
+    so.background_checkpoint = where == IngestStore::kSqliteBackgroundCheckpoint;
+    auto store = kos::OpenStore(
+        where == IngestStore::kInMemory ? std::string("memory:") : "sqlite://" + dir + "/m.db", so);
     if (!store.ok()) {
       state.SkipWithError(store.status().ToString().c_str());
       return;
@@ -640,8 +646,11 @@ void IngestKos(benchmark::State& state, bool durable) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
-void BM_IngestKosDurable(benchmark::State& state) { IngestKos(state, true); }
-void BM_IngestKosInMemory(benchmark::State& state) { IngestKos(state, false); }
+void BM_IngestKosDurable(benchmark::State& state) { IngestKos(state, IngestStore::kSqlite); }
+void BM_IngestKosDurableBgCheckpoint(benchmark::State& state) {
+  IngestKos(state, IngestStore::kSqliteBackgroundCheckpoint);
+}
+void BM_IngestKosInMemory(benchmark::State& state) { IngestKos(state, IngestStore::kInMemory); }
 
 benchmark::internal::Benchmark* Once(benchmark::internal::Benchmark* b) {
   return b->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -672,6 +681,9 @@ int main(int argc, char** argv) {
            ->Args({static_cast<int>(kos::IndexKind::kHnswlib), 10000}));
   Once(benchmark::RegisterBenchmark("BM_IngestRawFaissIvf", BM_IngestRawFaissIvf)->Arg(100000));
   Once(benchmark::RegisterBenchmark("BM_IngestKosDurable", BM_IngestKosDurable)
+           ->Args({static_cast<int>(kos::IndexKind::kFaissIvf), 100000}));
+  Once(benchmark::RegisterBenchmark("BM_IngestKosDurableBgCheckpoint",
+                                    BM_IngestKosDurableBgCheckpoint)
            ->Args({static_cast<int>(kos::IndexKind::kFaissIvf), 100000}));
   Once(benchmark::RegisterBenchmark("BM_IngestKosInMemory", BM_IngestKosInMemory)
            ->Args({static_cast<int>(kos::IndexKind::kFaissIvf), 100000}));

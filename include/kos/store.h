@@ -100,6 +100,13 @@ struct StoreOptions {
   bool create_if_missing = true;
   // Change-feed entries kept at least (SQLite trims in chunks of keep/16). 0: all.
   uint64_t change_feed_retention = 1'000'000;
+  // SQLite: copy the write-ahead log back into the database file on a thread
+  // of the store's own instead of inside the commit that crosses 1,000 WAL
+  // pages. Measured: durable bulk ingest (batches of 1,000 x 700 B) 1.2-1.5x
+  // faster in wall time; a stream of small commits (100 x 100 B) ~15% slower,
+  // because the log then restarts less often. Hence off by default; turn it on
+  // for bulk loads. Readers and writers are never blocked by it.
+  bool background_checkpoint = false;
 };
 
 // Abstract durable record store. All implementations are thread-safe.

@@ -11,8 +11,9 @@
 // newest change-feed row (trimming always keeps at least one), with
 // meta.last_sequence as the floor for a database whose feed is still empty.
 // Not rewriting the meta row saves one dirty page per commit, and trimming in
-// chunks saves another once the feed is at its retention. WAL checkpoints run
-// on a thread of their own (store/sqlite_checkpointer.h), not inside commits.
+// chunks saves another once the feed is at its retention. With
+// StoreOptions::background_checkpoint, WAL checkpoints run on a thread of
+// their own (store/sqlite_checkpointer.h) instead of inside commits.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -92,7 +93,9 @@ class SqliteStore final : public Store {
     SqliteCheckpointerOptions co;
     co.sync_full = options_.sync_full;
     co.busy_timeout = options_.busy_timeout;
-    checkpointer_ = std::make_unique<SqliteCheckpointer>(path_, writer_->db().getHandle(), co);
+    if (options_.background_checkpoint) {
+      checkpointer_ = std::make_unique<SqliteCheckpointer>(path_, writer_->db().getHandle(), co);
+    }
     return absl::OkStatus();
   }
 

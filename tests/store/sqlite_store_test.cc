@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -132,6 +133,54 @@ TEST_F(SqliteStoreTest, ChangeFeedTrimsInChunksAndNumberingSurvivesReopen) {
   auto w = (*s)->Put("c", "y", "v");
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->sequence, 202u);
+}
+
+// With background checkpoints (SQLite's automatic checkpoint is then off),
+// the database file still fills while the store is open (in WAL mode only
+// checkpoints write it), concurrent readers never fail, and everything is
+// there after a reopen. tests/store/sqlite_checkpointer_test.cc shows which
+// thread does the copying.
+TEST_F(SqliteStoreTest, BackgroundCheckpointMovesTheLogIntoTheFileAndLosesNothing) {
+  options_.background_checkpoint = true;
+  const std::string value(3000, 'v');
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status();
+    const auto before = std::filesystem::file_size(path_);
+    std::atomic<bool> done{false};
+    std::atomic<int> bad_reads{0};
+    std::thread reader([&] {
+      while (!done) {
+        auto page = (*s)->Scan("c", ScanOptions{});
+        if (!page.ok()) ++bad_reads;
+      }
+    });
+    for (int b = 0; b < 40; ++b) {
+      std::vector<WriteOp> ops;
+      for (int i = 0; i < 50; ++i) {
+        ops.push_back(WriteOp::Put("c", absl::StrCat("k", b * 50 + i), value));
+      }
+      KOS_ASSERT_OK((*s)->Commit(ops).status());
+    }
+    // 2,000 x 3 KB is ~1,500 WAL pages: the thread has been woken.
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (std::filesystem::file_size(path_) < before + 1000 * 3000 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    done = true;
+    reader.join();
+    EXPECT_EQ(bad_reads, 0);
+    EXPECT_GE(std::filesystem::file_size(path_), before + 1000 * 3000)
+        << "no checkpoint reached the database file while the store was open";
+  }
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(*(*s)->LastSequence(), 2000u);
+  for (int k : {0, 999, 1999}) {
+    auto r = (*s)->Get("c", absl::StrCat("k", k));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->value, value);
+  }
 }
 
 TEST_F(SqliteStoreTest, ReopenKeepsDataVersionsAndSequence) {
