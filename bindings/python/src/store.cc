@@ -63,7 +63,7 @@ void BindStore(py::module_& m) {
                           "A durable, versioned record store opened by URI: 'memory:' or "
                           "'sqlite:///abs/path.db'. Thread-safe; every call releases the GIL.");
   cls.def(py::init([](const std::string& uri, std::optional<PyClock> clock, size_t max_value_bytes,
-                      double busy_timeout, bool sync_full) {
+                      double busy_timeout, bool sync_full, bool background_checkpoint) {
             auto box = std::make_shared<StoreBox>();
             box->clock = ClockOrReal(clock);
             box->uri = uri;
@@ -72,13 +72,16 @@ void BindStore(py::module_& m) {
             o.max_value_bytes = max_value_bytes;
             o.busy_timeout = Seconds(busy_timeout);
             o.sync_full = sync_full;
+            o.background_checkpoint = background_checkpoint;
             box->store = Unwrap(NoGil([&] { return kos::OpenStore(uri, o); }));
             return PyStore{std::move(box), "Store"};
           }),
           py::arg("uri") = "memory:", py::arg("clock") = py::none(),
           py::arg("max_value_bytes") = size_t{16 << 20}, py::arg("busy_timeout") = 30.0,
-          py::arg("sync_full") = false,
-          "Opens a store. InvalidArgumentError for an unknown scheme or malformed URI.")
+          py::arg("sync_full") = false, py::arg("background_checkpoint") = false,
+          "Opens a store. InvalidArgumentError for an unknown scheme or malformed URI. "
+          "background_checkpoint (SQLite): copy the write-ahead log into the database on a "
+          "thread of the store's own; faster bulk loads, slower streams of small commits.")
       .def_property_readonly("uri", [](const PyStore& s) { return s.get()->uri; })
       .def(
           "put",

@@ -79,6 +79,18 @@ def test_sqlite_store_is_durable(tmp_path):
         assert s.uri == uri
 
 
+def test_sqlite_background_checkpoint_keeps_every_batch(tmp_path):
+    uri = f"sqlite:///{tmp_path}/bulk.db"
+    value = b"x" * 3000
+    with kos.Store(uri, background_checkpoint=True) as s:
+        for b in range(20):
+            s.commit([kos.WriteOp.put("c", f"k{b * 100 + i}", value) for i in range(100)])
+        assert s.last_sequence() == 2000
+    with kos.Store(uri) as s:
+        assert s.get("c", "k1999").value == value
+        assert len(s.scan("c", limit=10000).records) == 2000
+
+
 def test_bad_uri_and_closed_handle():
     with pytest.raises(kos.InvalidArgumentError):
         kos.Store("nosuch://x")
