@@ -348,15 +348,9 @@ kos::Memory& GetKosIvf(double* build_s) {
 
 // Thread CPU time: on a shared, oversubscribed machine wall-clock latency
 // mostly measures the scheduler, so both are reported.
-double CpuMicros() {
+double CpuMicros(clockid_t clock = CLOCK_THREAD_CPUTIME_ID) {
   timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-double ProcessCpuMicros() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  clock_gettime(clock, &ts);
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
@@ -626,7 +620,7 @@ void IngestKos(benchmark::State& state, IngestStore where) {
     }
     state.ResumeTiming();
     const double c0 = CpuMicros();
-    const double p0 = ProcessCpuMicros();
+    const double p0 = CpuMicros(CLOCK_PROCESS_CPUTIME_ID);
     for (auto& b : batches) {
       auto s = mem->AddBatch("bench/ingest", std::move(b));
       if (!s.ok()) {
@@ -636,7 +630,8 @@ void IngestKos(benchmark::State& state, IngestStore where) {
     }
     state.counters["cpu_vectors_per_s"] = n / ((CpuMicros() - c0) / 1e6);
     // Includes the store's checkpoint thread (thread CPU above does not).
-    state.counters["process_cpu_vectors_per_s"] = n / ((ProcessCpuMicros() - p0) / 1e6);
+    state.counters["process_cpu_vectors_per_s"] =
+        n / ((CpuMicros(CLOCK_PROCESS_CPUTIME_ID) - p0) / 1e6);
     state.PauseTiming();
     mem.reset();
     store->reset();

@@ -90,10 +90,10 @@ class SqliteStore final : public Store {
     }));
     KOS_RETURN_IF_ERROR(
         WriteTxnLocked("open", [&](SqliteConn& c) { return MigrateSqliteSchema(c, path_); }));
-    SqliteCheckpointerOptions co;
-    co.sync_full = options_.sync_full;
-    co.busy_timeout = options_.busy_timeout;
     if (options_.background_checkpoint) {
+      SqliteCheckpointerOptions co;
+      co.sync_full = options_.sync_full;
+      co.busy_timeout = options_.busy_timeout;
       checkpointer_ = std::make_unique<SqliteCheckpointer>(path_, writer_->db().getHandle(), co);
     }
     return absl::OkStatus();
